@@ -1,0 +1,3 @@
+from alfred.cli import main
+
+main()

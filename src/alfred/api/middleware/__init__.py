@@ -1,0 +1,1 @@
+"""ASGI middleware for the outer, HTTP-level part of the seed's chain (Recover → RequestID → Logger → CORS)."""

@@ -1,0 +1,132 @@
+"""The composition root: ``build_app(settings)`` wires every part. No module-level state anywhere."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from alfred.api.health import HealthEndpoint
+from alfred.api.http import Receive, Scope, Send
+from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
+from alfred.api.routes import PathRouter, wrap_outer
+from alfred.config import Settings, load_settings
+from alfred.pipeline import Pipeline, Stage
+from alfred.pipeline.metering import MeteredHandler
+from alfred.providers.transport import HttpTransport
+from alfred.routing.catalog import ModelCatalog
+from alfred.routing.dispatch import Dispatcher
+from alfred.routing.router import Router
+from alfred.secrets import SecretResolver
+
+log = logging.getLogger("alfred")
+
+BUILTIN_MOCK = "builtin-mock"  # a base_url prefix: the mock upstream mounted in this very server
+BUILTIN_MOCK_PATH = "/_demo_upstream"
+
+
+@dataclass
+class Components:
+    """The parts a running gateway is made of, for tests and admin endpoints to reach."""
+
+    settings: Settings
+    catalog: ModelCatalog
+    transport: HttpTransport
+    pipeline: Pipeline
+    startup: list[Any] = field(default_factory=list)
+    shutdown: list[Any] = field(default_factory=list)
+
+
+class AlfredApp:
+    """The ASGI application: lifespan starts and stops the components; HTTP goes to the router."""
+
+    def __init__(self, http_app: Any, components: Components) -> None:
+        self._http = http_app
+        self.components = components
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        await self._http(scope, receive, send)
+
+    async def startup(self) -> None:
+        for hook in self.components.startup:
+            await hook()
+
+    async def shutdown(self) -> None:
+        for hook in reversed(self.components.shutdown):
+            await hook()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _with_builtin_mock(settings: Settings) -> tuple[Settings, bool]:
+    """Point ``builtin-mock…`` base URLs at the mock upstream mounted in this server."""
+    uses = any((p.base_url or "").startswith(BUILTIN_MOCK) for p in settings.providers.values())
+    if not uses:
+        return settings, False
+    base = f"http://127.0.0.1:{settings.server.port}{BUILTIN_MOCK_PATH}"
+    providers = {
+        name: p.model_copy(update={"base_url": base + (p.base_url or "")[len(BUILTIN_MOCK) :]})
+        if (p.base_url or "").startswith(BUILTIN_MOCK)
+        else p
+        for name, p in settings.providers.items()
+    }
+    return settings.model_copy(update={"providers": providers}), True
+
+
+def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> AlfredApp:
+    """Wire the gateway from settings."""
+    settings, builtin_mock = _with_builtin_mock(settings)
+    resolver = resolver or SecretResolver()
+    catalog = ModelCatalog.from_settings(settings, resolver)
+    transport = HttpTransport()
+    router = Router(catalog)
+    dispatcher = Dispatcher(router, transport, retries=settings.retries)
+    stages: list[Stage] = []
+    pipeline = Pipeline(stages, MeteredHandler(dispatcher))
+    components = Components(settings, catalog, transport, pipeline)
+    components.startup.append(transport.start)
+    components.shutdown.append(transport.close)
+
+    limits = settings.server
+    chat = ChatCompletionsEndpoint(pipeline, limits)
+    health = HealthEndpoint({})
+    exact = {
+        ("POST", "/v1/chat/completions"): chat,
+        ("POST", "/chat/completions"): chat,
+        ("POST", "/v1/embeddings"): EmbeddingsEndpoint(pipeline, limits),
+        ("GET", "/v1/models"): ModelsEndpoint(catalog),
+        ("GET", "/health/live"): health,
+        ("GET", "/health/ready"): health,
+    }
+    prefixes: list[tuple[str, str, Any]] = [("GET", "/v1/models/", ModelsEndpoint(catalog))]
+    if builtin_mock:
+        from alfred.mock.app import MountedMock, build_mock_app
+
+        mock = MountedMock(build_mock_app(), BUILTIN_MOCK_PATH)
+        prefixes.extend((method, BUILTIN_MOCK_PATH + "/", mock) for method in ("POST", "GET", "DELETE"))
+    http_app = wrap_outer(PathRouter(exact, prefixes), limits.cors_origins)
+    return AlfredApp(http_app, components)
+
+
+def create_app() -> AlfredApp:
+    """Factory for ``uvicorn --factory`` and worker processes: config path from ``ALFRED_CONFIG``."""
+    settings = load_settings(os.environ.get("ALFRED_CONFIG") or None)
+    return build_app(settings)

@@ -1,0 +1,264 @@
+"""Typed settings: one YAML file plus ``ALFRED_*`` environment overrides.
+
+``${NAME}`` and ``${NAME:-default}`` in YAML strings are expanded from the environment. Secret
+fields hold references (``env:NAME``, ``file:PATH``, ``vault:MOUNT/PATH#FIELD``) or literals and are
+resolved by ``alfred.secrets`` when the app is built. Environment overrides use ``__`` for nesting:
+``ALFRED_SERVER__PORT=8080``; ``ALFRED_MASTER_KEY`` sets the master key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ProviderKind = Literal[
+    "openai",
+    "azure",
+    "anthropic",
+    "gemini",
+    "bedrock",
+    "cohere",
+    "mistral",
+    "together",
+    "groq",
+    "ollama",
+    "huggingface",
+    "openai-compatible",
+]
+
+# Where each provider lives when the config does not say.
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com",
+    "gemini": "https://generativelanguage.googleapis.com",
+    "bedrock": "https://bedrock-runtime.{region}.amazonaws.com",
+    "cohere": "https://api.cohere.com",
+    "mistral": "https://api.mistral.ai/v1",
+    "together": "https://api.together.xyz/v1",
+    "groq": "https://api.groq.com/openai/v1",
+    "ollama": "http://127.0.0.1:11434",
+    "huggingface": "https://router.huggingface.co/v1",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(9090, ge=0, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="larger bodies get 413")
+    max_messages: int = Field(2048, ge=1)
+    max_n: int = Field(16, ge=1)
+    cors_origins: list[str] = Field(default_factory=list)
+
+
+class TimeoutSettings(Strict):
+    connect: float = Field(10.0, gt=0)
+    first_byte: float = Field(120.0, gt=0)
+    total: float = Field(600.0, gt=0)
+    stream_idle: float = Field(60.0, gt=0)
+
+
+class ProviderSettings(Strict):
+    """One upstream account: how to reach and authenticate to it."""
+
+    kind: ProviderKind
+    base_url: str | None = None
+    api_key: str | None = Field(None, description="a secret reference (env:NAME, file:PATH) or literal")
+    api_version: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    optional: bool = Field(False, description="skip this provider (and its deployments) when its key is missing")
+
+
+class Price(Strict):
+    """USD per 1M tokens (and per image); Decimal so money never touches floats."""
+
+    input_per_mtok: Decimal = Decimal(0)
+    output_per_mtok: Decimal = Decimal(0)
+    per_image: Decimal = Decimal(0)
+
+    @field_validator("input_per_mtok", "output_per_mtok", "per_image")
+    @classmethod
+    def _non_negative(cls, value: Decimal) -> Decimal:
+        if value < 0:
+            raise ValueError("prices cannot be negative")
+        return value
+
+
+class DeploymentSettings(Strict):
+    """One place a model group can be served from."""
+
+    provider: str
+    model: str
+    weight: int = Field(1, ge=0)
+    price: Price | None = None
+    region: str | None = None
+    sla_ms: int | None = Field(None, gt=0)
+    rpm: int | None = Field(None, gt=0)
+    tpm: int | None = Field(None, gt=0)
+
+
+class ModelGroupSettings(Strict):
+    """A public model name and the deployments behind it."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["chat", "embeddings", "image"] = "chat"
+    description: str | None = None
+    demo: bool = Field(False, description="served by the built-in mock upstream; labelled as a demo")
+    deployments: list[DeploymentSettings] = Field(min_length=1)
+    price: Price | None = None
+    fallbacks: list[str] = Field(default_factory=list)
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one Alfred deployment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALFRED_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    master_key: str | None = Field(None, description="admin key; a secret reference or literal")
+    key_hash_secret: str | None = Field(None, description="HMAC secret for stored key hashes")
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    models: list[ModelGroupSettings] = Field(default_factory=list)
+    retries: int = Field(2, ge=0, le=10)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment overrides beat the YAML file (passed as init kwargs).
+        return env_settings, init_settings
+
+    @model_validator(mode="after")
+    def _references_resolve(self) -> Settings:
+        names = [m.name for m in self.models]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"model names must be unique; repeated: {', '.join(dupes)}")
+        for index, group in enumerate(self.models):
+            for d_index, deployment in enumerate(group.deployments):
+                if deployment.provider not in self.providers:
+                    known = ", ".join(sorted(self.providers)) or "none"
+                    raise ValueError(
+                        f"models[{index}].deployments[{d_index}].provider: unknown provider "
+                        f"{deployment.provider!r} (configured: {known})"
+                    )
+            for fallback in group.fallbacks:
+                if fallback not in names:
+                    raise ValueError(f"models[{index}].fallbacks: unknown model group {fallback!r}")
+        return self
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for a person: where it is and what to do."""
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(value: Any, where: str, environ: dict[str, str] | os._Environ[str]) -> Any:
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"{where}: environment variable {name} is not set (and no ${{{name}:-default}})")
+
+        return _VAR.sub(replace, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]", environ) for i, v in enumerate(value)]
+    return value
+
+
+def _line_index(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _line_index(value_node, (*path, key), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    for cut in range(len(loc), -1, -1):
+        if loc[:cut] in lines:
+            return lines[loc[:cut]]
+    return None
+
+
+def load_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> Settings:
+    """Read, expand and validate a config file; raise ``ConfigError`` naming file:line and key."""
+    env = dict(os.environ) if environ is None else environ
+    if path is None:
+        try:
+            return Settings()
+        except ValidationError as exc:
+            raise ConfigError(_explain(exc, "<environment>", {})) from exc
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read config ({exc.strerror}); check the path") from exc
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{file}:{mark.line + 1}" if mark else str(file)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _line_index(node, (), lines)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{file}:1: the top level must be a mapping of settings")
+    try:
+        data = _expand(raw, "config", env)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from exc
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, str(file), lines)) from exc
+
+
+def _explain(exc: ValidationError, file: str, lines: dict[tuple[Any, ...], int]) -> str:
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting (check the spelling; see docs/configuration.md)"
+        line = _line_for(loc, lines)
+        where = f"{file}:{line}" if line else file
+        problems.append(f"{where}: {key}: {message}")
+    return "invalid configuration:\n  " + "\n  ".join(problems)

@@ -1,0 +1,29 @@
+"""Builds the ordered chain of stages once, at startup, ending at the handler."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alfred.pipeline.call import Call, Result
+from alfred.pipeline.stage import Next, Stage
+
+
+class Pipeline:
+    """A fixed chain: ``stages[0]`` runs first and calls into ``stages[1]`` … then ``handler``."""
+
+    def __init__(self, stages: Sequence[Stage], handler: Next) -> None:
+        self.stage_names = [stage.name for stage in stages]
+        chain: Next = handler
+        for stage in reversed(stages):
+            chain = _bind(stage, chain)
+        self._chain = chain
+
+    async def run(self, call: Call) -> Result:
+        return await self._chain(call)
+
+
+def _bind(stage: Stage, next_: Next) -> Next:
+    async def step(call: Call) -> Result:
+        return await stage(call, next_)
+
+    return step

@@ -1,0 +1,48 @@
+"""Canonical request and response types shared by every layer."""
+
+from alfred.schema.chat import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    Choice,
+    ChunkChoice,
+    ContentPart,
+    Delta,
+    FunctionCall,
+    FunctionCallDelta,
+    FunctionDef,
+    ImageURL,
+    Message,
+    ResponseMessage,
+    StreamOptions,
+    Tool,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+from alfred.schema.embeddings import Embedding, EmbeddingRequest, EmbeddingResponse, EmbeddingUsage
+
+__all__ = [
+    "ChatChunk",
+    "ChatRequest",
+    "ChatResponse",
+    "Choice",
+    "ChunkChoice",
+    "ContentPart",
+    "Delta",
+    "Embedding",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
+    "EmbeddingUsage",
+    "FunctionCall",
+    "FunctionCallDelta",
+    "FunctionDef",
+    "ImageURL",
+    "Message",
+    "ResponseMessage",
+    "StreamOptions",
+    "Tool",
+    "ToolCall",
+    "ToolCallDelta",
+    "Usage",
+]
