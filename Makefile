@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev,bedrock
+EXTRAS := dev,bedrock,postgres,redis
 
 .PHONY: run test install lint typecheck clean
 

@@ -84,6 +84,7 @@ def serve(
         access_log=False,
         lifespan="on",
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=10,
         h11_max_incomplete_event_size=64 * 1024,
     )
     if server.workers > 1:
@@ -103,7 +104,9 @@ def mock_upstream(
     from alfred.mock.app import build_mock_app
 
     console.print(f"[bold]mock upstream[/bold] on http://{host}:{port}  (faults: POST /mock/faults)")
-    uvicorn.run(build_mock_app(), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        build_mock_app(), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=1
+    )
 
 
 @app.command()

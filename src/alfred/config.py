@@ -231,8 +231,10 @@ def load_settings(path: str | Path | None, environ: dict[str, str] | None = None
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
+        context = getattr(exc, "context_mark", None)
         where = f"{file}:{mark.line + 1}" if mark else str(file)
-        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from exc
+        started = f" (in the part that starts at line {context.line + 1})" if context and mark and context.line != mark.line else ""
+        raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}{started}") from exc
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:
         _line_index(node, (), lines)

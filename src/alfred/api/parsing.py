@@ -26,11 +26,10 @@ def decode_json_object(body: bytes) -> dict[str, Any]:
         raise InvalidRequestError("the request body is empty; send a JSON object")
     try:
         data = _decoder.decode(body)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(f"the request body is not valid UTF-8 (byte {exc.start})") from None
     except msgspec.DecodeError as exc:
-        reason = str(exc)
-        if "UTF-8" in reason or "utf-8" in reason:
-            raise InvalidRequestError("the request body is not valid UTF-8") from None
-        raise InvalidRequestError(f"could not parse the JSON body: {reason}") from None
+        raise InvalidRequestError(f"could not parse the JSON body: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidRequestError("the request body must be a JSON object")
     return data

@@ -110,31 +110,29 @@ class HttpTransport:
         return self._session
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamResponse:
-        """Send a request and read the whole response within ``timeouts.total``."""
+        """Send a request: headers within ``first_byte``, the whole response within ``total``."""
         try:
             async with asyncio.timeout(timeouts.total):
-                async with self.session.request(
-                    request.method,
-                    request.url,
-                    headers=request.headers,
-                    data=request.body,
-                    timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, connect=timeouts.connect),
-                ) as response:
+                response = await self._request(request, timeouts)
+                try:
                     body = await response.read()
-                    headers = {k.lower(): v for k, v in response.headers.items()}
-                    return UpstreamResponse(response.status, headers, body)
+                finally:
+                    response.release()
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                return UpstreamResponse(response.status, headers, body)
         except TimeoutError as exc:
             raise UpstreamTimeoutError(f"{provider}: no complete answer within {timeouts.total:g}s") from exc
+        except _FirstByteTimeout as exc:
+            raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error") from exc
 
-    async def open_stream(self, request: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamStream:
-        """Send a request and return once the response headers are in (bounded by first_byte)."""
+    async def _request(self, request: UpstreamRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
         try:
             async with asyncio.timeout(timeouts.first_byte):
-                response = await self.session.request(
+                return await self.session.request(
                     request.method,
                     request.url,
                     headers=request.headers,
@@ -142,9 +140,20 @@ class HttpTransport:
                     timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, connect=timeouts.connect),
                 )
         except TimeoutError as exc:
+            raise _FirstByteTimeout from exc
+
+    async def open_stream(self, request: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamStream:
+        """Send a request and return once the response headers are in (bounded by first_byte)."""
+        try:
+            response = await self._request(request, timeouts)
+        except _FirstByteTimeout as exc:
             raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error") from exc
         except aiohttp.ClientError as exc:
             raise UpstreamError(f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error") from exc
         return UpstreamStream(response, timeouts, provider)
+
+
+class _FirstByteTimeout(Exception):
+    """Internal: the headers did not arrive in time (kept apart from the total timeout)."""
