@@ -20,7 +20,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from alfred.mock.intake import intake, retry_headers
-from alfred.mock.replies import MockReply, MockTool, MockTurn, count_tokens, embedding_for, hash_text, reply_for
+from alfred.mock.replies import (
+    MockReply,
+    MockTool,
+    MockTurn,
+    count_tokens,
+    embedding_for,
+    hash_text,
+    reply_for,
+)
 from alfred.mock.state import MockState
 from alfred.mock.streaming import paced_stream
 

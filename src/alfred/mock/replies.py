@@ -72,7 +72,7 @@ def prompt_tokens(turn: MockTurn) -> int:
 
 
 def _example(schema: dict[str, Any], name: str) -> Any:
-    if "enum" in schema and schema["enum"]:
+    if schema.get("enum"):
         return schema["enum"][0]
     kind = schema.get("type", "string")
     if isinstance(kind, list):

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from alfred.schema import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Usage
 from alfred.providers.stream import ChunkStream
+from alfred.schema import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Usage
 
 ChatResult = ChatResponse | ChunkStream
 Result = ChatResult | EmbeddingResponse

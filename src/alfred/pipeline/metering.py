@@ -28,7 +28,7 @@ class MeteredHandler:
         result = await self._handler(call)
         if isinstance(result, ChatResponse):
             if result.usage:
-                call.usage = result.usage  # type: ignore[assignment]
+                call.usage = result.usage
                 call.usage_reported = True
             else:
                 assert isinstance(call.request, ChatRequest)
@@ -84,7 +84,7 @@ class MeteredStream:
                         if tool.function and tool.function.name:
                             self.text_chars += len(tool.function.name)
                 if chunk.usage:
-                    reported = chunk.usage  # type: ignore[assignment]
+                    reported = chunk.usage
                 yield chunk
             self.complete = self._inner.complete
             call.outcome = "ok"

@@ -225,7 +225,7 @@ class OpenAIStreamDecoder:
                 raw = _chunk_decoder.decode(data)
             except msgspec.DecodeError as exc:
                 raise UpstreamError(f"{self._endpoint.provider}: malformed stream event") from exc
-            if event.event == "error" or "error" in raw and "choices" not in raw:
+            if event.event == "error" or ("error" in raw and "choices" not in raw):
                 error = raw.get("error", raw)
                 message = error.get("message", "stream error") if isinstance(error, dict) else str(error)
                 raise UpstreamError(f"{self._endpoint.provider}: {message}", retryable=False)

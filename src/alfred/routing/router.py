@@ -28,7 +28,7 @@ class Router:
     def _weighted_order(self, deployments: tuple[Deployment, ...]) -> list[Deployment]:
         if len(deployments) == 1:
             return [deployments[0]]
-        # Efraimidis–Spirakis: a weighted random permutation in one pass.
+        # Efraimidis-Spirakis: a weighted random permutation in one pass.
         keyed = [
             (self._rng.random() ** (1.0 / d.weight) if d.weight > 0 else -1.0, d) for d in deployments
         ]

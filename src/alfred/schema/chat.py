@@ -185,5 +185,5 @@ class ChatChunk(Struct, kw_only=True):
     created: int
     choices: list[ChunkChoice]
     object: str = "chat.completion.chunk"
-    usage: Usage | None | UnsetType = UNSET
-    system_fingerprint: str | None | UnsetType = UNSET
+    usage: Usage | UnsetType | None = UNSET
+    system_fingerprint: str | UnsetType | None = UNSET
