@@ -13,7 +13,9 @@ from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, Model
 from alfred.api.routes import PathRouter, wrap_outer
 from alfred.config import Settings, load_settings
 from alfred.pipeline import Pipeline, Stage
+from alfred.pipeline.build import build_pipeline
 from alfred.pipeline.metering import MeteredHandler
+from alfred.pipeline.timeout import TimeoutStage
 from alfred.providers.transport import HttpTransport
 from alfred.routing.catalog import ModelCatalog
 from alfred.routing.dispatch import Dispatcher
@@ -99,8 +101,16 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     transport = HttpTransport()
     router = Router(catalog)
     dispatcher = Dispatcher(router, transport, retries=settings.retries)
-    stages: list[Stage] = []
-    pipeline = Pipeline(stages, MeteredHandler(dispatcher))
+    stages: dict[str, Stage | None] = {
+        "rate_limit": None,
+        "auth": None,
+        "quota": None,
+        "safety": None,
+        "metrics": None,
+        "cache": None,
+        "timeout": TimeoutStage(settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s),
+    }
+    pipeline = build_pipeline(settings.pipeline.order, stages, MeteredHandler(dispatcher))
     components = Components(settings, catalog, transport, pipeline)
     components.startup.append(transport.start)
     components.shutdown.append(transport.close)

@@ -122,6 +122,17 @@ class ModelGroupSettings(Strict):
     fallbacks: list[str] = Field(default_factory=list)
 
 
+class PipelineSettings(Strict):
+    """Which stages run, in which order, and the request-level deadline."""
+
+    order: list[str] = Field(
+        default_factory=lambda: ["rate_limit", "auth", "quota", "safety", "metrics", "cache", "timeout"],
+        description="stage names, outermost first (the seed's order by default)",
+    )
+    request_timeout_s: float = Field(600.0, gt=0, description="deadline to an answer or a stream's first chunk")
+    max_request_timeout_s: float = Field(3600.0, gt=0, description="the most X-Alfred-Timeout may ask for")
+
+
 class Settings(BaseSettings):
     """The whole configuration of one Alfred deployment."""
 
@@ -135,6 +146,7 @@ class Settings(BaseSettings):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     models: list[ModelGroupSettings] = Field(default_factory=list)
     retries: int = Field(2, ge=0, le=10)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
 
     @classmethod
     def settings_customise_sources(
