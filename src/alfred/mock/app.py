@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from alfred.mock import anthropic as anthropic_mock
 from alfred.mock import openai as openai_mock
 from alfred.mock.state import Fault, MockState
 
@@ -57,7 +58,7 @@ def build_mock_app(state: MockState | None = None) -> Starlette:
 
 
 def _provider_modules() -> list[Any]:
-    return [openai_mock]
+    return [openai_mock, anthropic_mock]
 
 
 class MountedMock:

@@ -12,6 +12,12 @@ def _openai_compat(kind: str) -> Callable[[], ProviderAdapter]:
     return lambda: OpenAICompatAdapter(FLAVORS[kind])
 
 
+def _anthropic() -> ProviderAdapter:
+    from alfred.providers.anthropic import AnthropicAdapter
+
+    return AnthropicAdapter()
+
+
 ADAPTERS: dict[str, Callable[[], ProviderAdapter]] = {
     "openai": _openai_compat("openai"),
     "azure": _openai_compat("azure"),
@@ -20,6 +26,7 @@ ADAPTERS: dict[str, Callable[[], ProviderAdapter]] = {
     "mistral": _openai_compat("mistral"),
     "huggingface": _openai_compat("huggingface"),
     "openai-compatible": _openai_compat("openai-compatible"),
+    "anthropic": _anthropic,
 }
 
 

@@ -30,7 +30,9 @@ class FunctionCall(Struct, omit_defaults=True):
     arguments: str  # a JSON document, as OpenAI sends it
 
 
-class ToolCall(Struct, omit_defaults=True):
+class ToolCall(Struct):
+    """A completed tool call; every field is always sent (clients require ``type``)."""
+
     id: str
     function: FunctionCall
     type: str = "function"
