@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from alfred.api.anthropic import MessagesEndpoint
 from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
 from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
@@ -122,6 +123,7 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         ("POST", "/v1/chat/completions"): chat,
         ("POST", "/chat/completions"): chat,
         ("POST", "/v1/embeddings"): EmbeddingsEndpoint(pipeline, limits),
+        ("POST", "/v1/messages"): MessagesEndpoint(pipeline, limits),
         ("GET", "/v1/models"): ModelsEndpoint(catalog),
         ("GET", "/health/live"): health,
         ("GET", "/health/ready"): health,

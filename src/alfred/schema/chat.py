@@ -62,7 +62,9 @@ class FunctionDef(Struct, omit_defaults=True):
     strict: bool | None = None
 
 
-class Tool(Struct, omit_defaults=True):
+class Tool(Struct):
+    """A tool the model may call; ``type`` is always sent (the OpenAI API requires it)."""
+
     function: FunctionDef
     type: str = "function"
 
