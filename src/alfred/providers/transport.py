@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import aiohttp
+import yarl
 
 from alfred.errors import UpstreamError, UpstreamTimeoutError
 from alfred.providers.base import UpstreamRequest
@@ -132,9 +133,10 @@ class HttpTransport:
     async def _request(self, request: UpstreamRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
         try:
             async with asyncio.timeout(timeouts.first_byte):
+                # encoded=True: send the URL exactly as the adapter built (and maybe signed) it.
                 return await self.session.request(
                     request.method,
-                    request.url,
+                    yarl.URL(request.url, encoded=True),
                     headers=request.headers,
                     data=request.body,
                     timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, connect=timeouts.connect),
