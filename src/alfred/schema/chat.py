@@ -121,8 +121,8 @@ class CompletionTokensDetails(Struct, omit_defaults=True):
     reasoning_tokens: int | None = None
 
 
-class Usage(Struct, omit_defaults=True):
-    """Token counts, integers always."""
+class Usage(Struct):
+    """Token counts, integers always; the three totals are always sent, even when zero."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
