@@ -11,6 +11,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from alfred.mock import anthropic as anthropic_mock
+from alfred.mock import bedrock as bedrock_mock
+from alfred.mock import cohere as cohere_mock
+from alfred.mock import gemini as gemini_mock
+from alfred.mock import ollama as ollama_mock
 from alfred.mock import openai as openai_mock
 from alfred.mock.state import Fault, MockState
 
@@ -58,7 +62,7 @@ def build_mock_app(state: MockState | None = None) -> Starlette:
 
 
 def _provider_modules() -> list[Any]:
-    return [openai_mock, anthropic_mock]
+    return [openai_mock, anthropic_mock, bedrock_mock, gemini_mock, cohere_mock, ollama_mock]
 
 
 class MountedMock:

@@ -14,7 +14,15 @@ from alfred.errors import AlfredError
 from alfred.pipeline.call import Call, Result
 from alfred.pipeline.stage import Next
 from alfred.providers.stream import ChunkStream
-from alfred.schema import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Usage
+from alfred.schema import (
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    EmbeddingUsage,
+    Usage,
+)
 from alfred.schema.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 
@@ -45,10 +53,12 @@ class MeteredHandler:
             call.usage = Usage(result.usage.prompt_tokens, 0, result.usage.total_tokens)
             call.usage_reported = True
             if not result.usage.total_tokens:
+                # Some providers (Gemini) report no embedding usage: count it, and tell the client too.
                 assert isinstance(call.request, EmbeddingRequest)
                 tokens = sum(estimate_text_tokens(t) for t in call.request.texts())
                 call.usage = Usage(tokens, 0, tokens)
                 call.usage_reported = False
+                result.usage = EmbeddingUsage(tokens, tokens)
             call.outcome = "ok"
             return result
         return MeteredStream(result, call)

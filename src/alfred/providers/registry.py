@@ -18,6 +18,30 @@ def _anthropic() -> ProviderAdapter:
     return AnthropicAdapter()
 
 
+def _gemini() -> ProviderAdapter:
+    from alfred.providers.gemini import GeminiAdapter
+
+    return GeminiAdapter()
+
+
+def _bedrock() -> ProviderAdapter:
+    from alfred.providers.bedrock import BedrockAdapter
+
+    return BedrockAdapter()
+
+
+def _cohere() -> ProviderAdapter:
+    from alfred.providers.cohere import CohereAdapter
+
+    return CohereAdapter()
+
+
+def _ollama() -> ProviderAdapter:
+    from alfred.providers.ollama import OllamaAdapter
+
+    return OllamaAdapter()
+
+
 ADAPTERS: dict[str, Callable[[], ProviderAdapter]] = {
     "openai": _openai_compat("openai"),
     "azure": _openai_compat("azure"),
@@ -27,6 +51,10 @@ ADAPTERS: dict[str, Callable[[], ProviderAdapter]] = {
     "huggingface": _openai_compat("huggingface"),
     "openai-compatible": _openai_compat("openai-compatible"),
     "anthropic": _anthropic,
+    "gemini": _gemini,
+    "bedrock": _bedrock,
+    "cohere": _cohere,
+    "ollama": _ollama,
 }
 
 

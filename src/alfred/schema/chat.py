@@ -127,8 +127,8 @@ class Usage(Struct):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     total_tokens: int = 0
-    prompt_tokens_details: PromptTokensDetails | None = None
-    completion_tokens_details: CompletionTokensDetails | None = None
+    prompt_tokens_details: PromptTokensDetails | UnsetType | None = UNSET
+    completion_tokens_details: CompletionTokensDetails | UnsetType | None = UNSET
 
 
 class ResponseMessage(Struct, omit_defaults=False):
