@@ -39,7 +39,9 @@ def wait_http(url: str, deadline_s: float = 20.0, proc: subprocess.Popen[bytes] 
 
 
 @contextmanager
-def run_process(args: list[str], ready_url: str, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def run_process(
+    args: list[str], ready_url: str, env: dict[str, str] | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, "-m", "alfred", *args],

@@ -105,7 +105,12 @@ def mock_upstream(
 
     console.print(f"[bold]mock upstream[/bold] on http://{host}:{port}  (faults: POST /mock/faults)")
     uvicorn.run(
-        build_mock_app(), host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=1
+        build_mock_app(),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=1,
     )
 
 

@@ -79,7 +79,9 @@ class ProviderSettings(Strict):
     headers: dict[str, str] = Field(default_factory=dict)
     options: dict[str, str] = Field(default_factory=dict)
     timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
-    optional: bool = Field(False, description="skip this provider (and its deployments) when its key is missing")
+    optional: bool = Field(
+        False, description="skip this provider (and its deployments) when its key is missing"
+    )
 
 
 class Price(Strict):
@@ -129,7 +131,9 @@ class PipelineSettings(Strict):
         default_factory=lambda: ["rate_limit", "auth", "quota", "safety", "metrics", "cache", "timeout"],
         description="stage names, outermost first (the seed's order by default)",
     )
-    request_timeout_s: float = Field(600.0, gt=0, description="deadline to an answer or a stream's first chunk")
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="deadline to an answer or a stream's first chunk"
+    )
     max_request_timeout_s: float = Field(3600.0, gt=0, description="the most X-Alfred-Timeout may ask for")
 
 
@@ -196,7 +200,9 @@ def _expand(value: Any, where: str, environ: dict[str, str] | os._Environ[str]) 
                 return environ[name]
             if default is not None:
                 return default
-            raise ConfigError(f"{where}: environment variable {name} is not set (and no ${{{name}:-default}})")
+            raise ConfigError(
+                f"{where}: environment variable {name} is not set (and no ${{{name}:-default}})"
+            )
 
         return _VAR.sub(replace, value)
     if isinstance(value, dict):
@@ -245,7 +251,11 @@ def load_settings(path: str | Path | None, environ: dict[str, str] | None = None
         mark = getattr(exc, "problem_mark", None)
         context = getattr(exc, "context_mark", None)
         where = f"{file}:{mark.line + 1}" if mark else str(file)
-        started = f" (in the part that starts at line {context.line + 1})" if context and mark and context.line != mark.line else ""
+        started = (
+            f" (in the part that starts at line {context.line + 1})"
+            if context and mark and context.line != mark.line
+            else ""
+        )
         raise ConfigError(f"{where}: invalid YAML: {getattr(exc, 'problem', exc)}{started}") from exc
     lines: dict[tuple[Any, ...], int] = {}
     if node is not None:

@@ -21,7 +21,9 @@ def _upstream_total(mock_control: httpx.Client) -> int:
     return int(mock_control.get("/mock/stats").json()["total"])
 
 
-def _assert_openai_error(response: httpx.Response, status: int, code: str | None = None, param: str | None = None) -> dict:
+def _assert_openai_error(
+    response: httpx.Response, status: int, code: str | None = None, param: str | None = None
+) -> dict:
     assert response.status_code == status, response.text
     body = response.json()
     error = body["error"]
@@ -47,11 +49,23 @@ def _assert_openai_error(response: httpx.Response, status: int, code: str | None
         (b'{"model": "gpt-4o-mini", "messages": "hello"}', "messages"),  # wrong type
         (b'{"model": 42, "messages": [{"role": "user", "content": "x"}]}', "model"),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}', "messages[0].role"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', "temperature"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 9}', "temperature"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
+            "temperature",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": 9}',
+            "temperature",
+        ),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "n": 1000}', "n"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', "max_tokens"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "tool", "content": "x"}]}', "messages[0].tool_call_id"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}',
+            "max_tokens",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "tool", "content": "x"}]}',
+            "messages[0].tool_call_id",
+        ),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "\xff\xfe bad utf8"}]}', None),
     ],
 )
@@ -70,7 +84,9 @@ def test_invalid_utf8_says_so(http: httpx.Client) -> None:
     assert "UTF-8" in _assert_openai_error(response, 400)["message"]
 
 
-def test_unknown_model_is_404_and_never_reaches_upstream(http: httpx.Client, mock_control: httpx.Client) -> None:
+def test_unknown_model_is_404_and_never_reaches_upstream(
+    http: httpx.Client, mock_control: httpx.Client
+) -> None:
     before = _upstream_total(mock_control)
     response = http.post("/v1/chat/completions", json={"model": "gpt-99", "messages": GOOD_MESSAGES})
     _assert_openai_error(response, 404, code="model_not_found", param="model")
@@ -80,7 +96,10 @@ def test_unknown_model_is_404_and_never_reaches_upstream(http: httpx.Client, moc
 def test_huge_body_is_413_and_never_reaches_upstream(http: httpx.Client, mock_control: httpx.Client) -> None:
     before = _upstream_total(mock_control)
     content = "x" * (10 * 1024 * 1024)
-    response = http.post("/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]})
+    response = http.post(
+        "/v1/chat/completions",
+        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]},
+    )
     _assert_openai_error(response, 413, code="request_too_large")
     assert _upstream_total(mock_control) == before
 
@@ -95,7 +114,9 @@ def test_huge_chunked_body_without_content_length_is_413(http: httpx.Client) -> 
 
 
 def test_embedding_model_refuses_chat(http: httpx.Client) -> None:
-    response = http.post("/v1/chat/completions", json={"model": "text-embedding-3-small", "messages": GOOD_MESSAGES})
+    response = http.post(
+        "/v1/chat/completions", json={"model": "text-embedding-3-small", "messages": GOOD_MESSAGES}
+    )
     _assert_openai_error(response, 400, param="model")
 
 
@@ -114,7 +135,12 @@ def test_unknown_fields_pass_through_to_openai_compatible_upstreams(
 ) -> None:
     response = http.post(
         "/v1/chat/completions",
-        json={"model": "gpt-4o-mini", "messages": GOOD_MESSAGES, "service_tier": "flex", "metadata": {"a": "b"}},
+        json={
+            "model": "gpt-4o-mini",
+            "messages": GOOD_MESSAGES,
+            "service_tier": "flex",
+            "metadata": {"a": "b"},
+        },
     )
     assert response.status_code == 200
     seen = mock_control.get("/mock/last").json()["body"]

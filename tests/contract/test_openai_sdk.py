@@ -44,7 +44,9 @@ def test_chat_sync(client: openai.OpenAI, model: str) -> None:
     assert "hello there gateway" in (completion.choices[0].message.content or "")
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.completion_tokens > 0
-    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    assert (
+        completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+    )
     assert raw.headers["x-alfred-model"]
     assert raw.headers["x-alfred-provider"]
     assert float(raw.headers["x-alfred-latency-ms"]) >= 0
@@ -87,7 +89,8 @@ async def test_chat_async_stream_without_usage(async_client: openai.AsyncOpenAI,
 @pytest.mark.parametrize("model", CHAT_MODELS)
 async def test_chat_async(async_client: openai.AsyncOpenAI, model: str) -> None:
     completion = await async_client.chat.completions.create(
-        model=model, messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "async hi"}]
+        model=model,
+        messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "async hi"}],
     )
     assert "async hi" in (completion.choices[0].message.content or "")
 
@@ -139,7 +142,10 @@ def test_json_schema_response_format(client: openai.OpenAI) -> None:
         messages=[{"role": "user", "content": "a city"}],
         response_format={
             "type": "json_schema",
-            "json_schema": {"name": "city", "schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
+            "json_schema": {
+                "name": "city",
+                "schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+            },
         },
     )
     assert json.loads(completion.choices[0].message.content or "")["city"]

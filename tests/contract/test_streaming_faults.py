@@ -47,7 +47,11 @@ def test_stream_cut_raw_frames_have_no_done_marker(gateway_url: str, mock_contro
         response = http.post(
             f"{gateway_url}/v1/chat/completions",
             headers={"authorization": f"Bearer {MASTER_KEY}"},
-            json={"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "mock:words=20"}]},
+            json={
+                "model": "gpt-4o-mini",
+                "stream": True,
+                "messages": [{"role": "user", "content": "mock:words=20"}],
+            },
         )
     frames = [line for line in response.text.split("\n\n") if line]
     assert frames[-1].startswith('data: {"error"')
@@ -57,34 +61,44 @@ def test_stream_cut_raw_frames_have_no_done_marker(gateway_url: str, mock_contro
 def test_client_disconnect_cancels_the_upstream(gateway_url: str, mock_control: httpx.Client) -> None:
     mock_control.delete("/mock/stats")
     mock_control.post("/mock/faults", json={"slow_chunk_ms": 50, "path": "/v1/chat"}).raise_for_status()
-    with httpx.Client(timeout=10) as http:
-        with http.stream(
+    with (
+        httpx.Client(timeout=10) as http,
+        http.stream(
             "POST",
             f"{gateway_url}/v1/chat/completions",
             headers={"authorization": f"Bearer {MASTER_KEY}"},
-            json={"model": "gpt-4o-mini", "stream": True, "messages": [{"role": "user", "content": "mock:words=400"}]},
-        ) as response:
-            lines = response.iter_lines()
-            for _ in range(3):
-                next(lines)
+            json={
+                "model": "gpt-4o-mini",
+                "stream": True,
+                "messages": [{"role": "user", "content": "mock:words=400"}],
+            },
+        ) as response,
+    ):
+        lines = response.iter_lines()
+        for _ in range(3):
+            next(lines)
         # leaving the block closes the connection mid-stream
     _poll(lambda: mock_control.get("/mock/stats").json()["streams"]["cancelled"] >= 1)
     stats = mock_control.get("/mock/stats").json()["streams"]
     assert stats["completed"] == 0
 
 
-def test_upstream_500_before_first_byte_is_an_openai_error(client: openai.OpenAI, mock_control: httpx.Client) -> None:
+def test_upstream_500_before_first_byte_is_an_openai_error(
+    client: openai.OpenAI, mock_control: httpx.Client
+) -> None:
     mock_control.post("/mock/faults", json={"status": 500, "path": "/v1/chat"}).raise_for_status()
     with pytest.raises(openai.APIStatusError) as info:
-        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True)
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}], stream=True
+        )
     assert info.value.status_code == 502
     assert info.value.response.headers["x-request-id"]
 
 
 def test_upstream_429_keeps_retry_after(client: openai.OpenAI, mock_control: httpx.Client) -> None:
-    mock_control.post("/mock/faults", json={"status": 429, "retry_after": 7, "path": "/v1/chat"}).raise_for_status()
+    mock_control.post(
+        "/mock/faults", json={"status": 429, "retry_after": 7, "path": "/v1/chat"}
+    ).raise_for_status()
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
     assert info.value.response.headers["retry-after"] == "7"
-
-

@@ -32,12 +32,18 @@ def test_hanging_upstream_hits_first_byte_timeout(client: openai.OpenAI, mock_co
     assert time.monotonic() - started < 2.5  # one attempt (single deployment) bounded by the timeout
 
 
-def test_stalled_stream_ends_with_idle_timeout_error_event(resilient_url: str, mock_control: httpx.Client) -> None:
+def test_stalled_stream_ends_with_idle_timeout_error_event(
+    resilient_url: str, mock_control: httpx.Client
+) -> None:
     mock_control.post("/mock/faults", json={"slow_chunk_ms": 1500, "path": "/v1/chat"}).raise_for_status()
     with httpx.Client(timeout=10) as http:
         response = http.post(
             f"{resilient_url}/v1/chat/completions",
-            json={"model": "quick", "stream": True, "messages": [{"role": "user", "content": "mock:words=5"}]},
+            json={
+                "model": "quick",
+                "stream": True,
+                "messages": [{"role": "user", "content": "mock:words=5"}],
+            },
         )
     # the first chunk itself stalls: that is before the first byte, so the client gets a plain 504
     assert response.status_code == 504
@@ -45,7 +51,9 @@ def test_stalled_stream_ends_with_idle_timeout_error_event(resilient_url: str, m
 
 
 def test_dead_deployment_fails_over_to_the_live_one(client: openai.OpenAI) -> None:
-    raw = client.chat.completions.with_raw_response.create(model="failover", messages=[{"role": "user", "content": "hello"}])
+    raw = client.chat.completions.with_raw_response.create(
+        model="failover", messages=[{"role": "user", "content": "hello"}]
+    )
     assert raw.headers["x-alfred-provider"] == "live"
     assert "hello" in (raw.parse().choices[0].message.content or "")
 

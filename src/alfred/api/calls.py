@@ -6,7 +6,7 @@ import logging
 import time
 
 from alfred.api.http import Scope
-from alfred.api.middleware.access_log import SUMMARY_KEY
+from alfred.api.middleware.access_log import CALL_KEY
 from alfred.pipeline.call import Call
 
 log = logging.getLogger("alfred.api")
@@ -39,20 +39,4 @@ async def finish(call: Call, scope: Scope) -> None:
             await hook(call)
         except Exception:
             log.exception("finish hook failed", extra={"request_id": call.request_id})
-    usage = call.usage
-    scope[SUMMARY_KEY] = {
-        "model": call.request.model,
-        "group": call.model_group,
-        "provider": call.provider,
-        "upstream_model": call.upstream_model,
-        "outcome": call.outcome,
-        "attempts": call.attempts,
-        "prompt_tokens": usage.prompt_tokens if usage else None,
-        "completion_tokens": usage.completion_tokens if usage else None,
-        "cost_micros": call.cost_micros,
-        "cache": call.cache_status,
-        "user": call.identity.user_id,
-        "team": call.identity.team_id,
-        "key_prefix": call.identity.key_prefix,
-        "upstream_ms": round(call.upstream_ns / 1e6, 3),
-    }
+    scope[CALL_KEY] = call  # the access log builds the request's line from it (access_log.call_fields)

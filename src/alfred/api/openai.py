@@ -133,7 +133,9 @@ class EmbeddingsEndpoint:
                 for item in payload["data"]:
                     vector = item["embedding"]
                     if isinstance(vector, list):
-                        item["embedding"] = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+                        item["embedding"] = base64.b64encode(
+                            struct.pack(f"<{len(vector)}f", *vector)
+                        ).decode()
             await send_bytes(send, 200, _encoder.encode(payload), extra=alfred_headers(call))
         finally:
             await finish(call, scope)

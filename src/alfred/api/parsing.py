@@ -88,7 +88,9 @@ def check_chat_request(request: ChatRequest, limits: ServerSettings) -> None:
     if isinstance(request.stop, list) and len(request.stop) > 4:
         raise InvalidRequestError("'stop' may hold at most 4 sequences", param="stop")
     if request.stream_options is not None and not request.stream:
-        raise InvalidRequestError("'stream_options' is only allowed when 'stream' is true", param="stream_options")
+        raise InvalidRequestError(
+            "'stream_options' is only allowed when 'stream' is true", param="stream_options"
+        )
 
 
 def parse_embedding_request(body: bytes) -> EmbeddingRequest:

@@ -53,7 +53,9 @@ class PathRouter:
             return
         error: AlfredError
         if path in self._paths or any(path.startswith(p) for p in self._paths):
-            error = AlfredError(f"method {method} is not allowed on {path}", code="method_not_allowed", status=405)
+            error = AlfredError(
+                f"method {method} is not allowed on {path}", code="method_not_allowed", status=405
+            )
         else:
             error = NotFoundError(f"no route for {method} {path}; the API lives under /v1")
         await send_error(send, error, request_id_of(scope))

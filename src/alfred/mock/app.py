@@ -39,7 +39,9 @@ def _control_routes(state: MockState) -> list[BaseRoute]:
         return JSONResponse(state.stats())
 
     async def last(request: Request) -> Response:
-        return JSONResponse({"path": state.last_path, "body": state.last_request, "headers": state.last_headers})
+        return JSONResponse(
+            {"path": state.last_path, "body": state.last_request, "headers": state.last_headers}
+        )
 
     return [
         Route("/mock/faults", set_fault, methods=["POST"]),

@@ -51,19 +51,27 @@ _MODES = {"AUTO": "auto", "NONE": "none", "ANY": "required", "VALIDATED": "auto"
 
 
 def error_body(status: int, message: str, retry_after: int | None = None) -> dict[str, Any]:
-    error: dict[str, Any] = {"code": status, "message": message, "status": _STATUS_NAMES.get(status, "UNKNOWN")}
+    error: dict[str, Any] = {
+        "code": status,
+        "message": message,
+        "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+    }
     if status == 429:
         error["details"] = [
             {
                 "@type": "type.googleapis.com/google.rpc.QuotaFailure",
-                "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests"}],
+                "violations": [
+                    {"quotaMetric": "generativelanguage.googleapis.com/generate_content_requests"}
+                ],
             },
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after or 1}s"},
         ]
     return {"error": error}
 
 
-def error_response(status: int, message: str, *, retry_after: int | None = None, array: bool = False) -> Response:
+def error_response(
+    status: int, message: str, *, retry_after: int | None = None, array: bool = False
+) -> Response:
     body: Any = error_body(status, message, retry_after)
     return JSONResponse([body] if array else body, status_code=status)
 
@@ -216,7 +224,10 @@ def _refusal(request: Request, decision: Decision, *, array: bool = False) -> Re
         )
     if decision.status:
         return error_response(
-            decision.status, f"mock fault: HTTP {decision.status}", retry_after=decision.retry_after, array=array
+            decision.status,
+            f"mock fault: HTTP {decision.status}",
+            retry_after=decision.retry_after,
+            array=array,
         )
     return None
 
@@ -253,7 +264,8 @@ def routes(state: MockState) -> list[BaseRoute]:
         for n, item in enumerate(items):
             if batch and item.get("model") != f"models/{model}":
                 return error_response(
-                    400, f"* BatchEmbedContentsRequest.requests[{n}].model: model names should match the parent"
+                    400,
+                    f"* BatchEmbedContentsRequest.requests[{n}].model: model names should match the parent",
                 )
             parts = (item.get("content") or {}).get("parts") or []
             text = "".join(p.get("text", "") for p in parts if isinstance(p, dict))

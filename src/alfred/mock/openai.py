@@ -43,7 +43,12 @@ def dialect_for(path: str) -> str:
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    kinds = {400: "invalid_request_error", 401: "invalid_api_key", 404: "not_found", 429: "rate_limit_exceeded"}
+    kinds = {
+        400: "invalid_request_error",
+        401: "invalid_api_key",
+        404: "not_found",
+        429: "rate_limit_exceeded",
+    }
     body = {
         "error": {
             "message": message,
@@ -141,23 +146,41 @@ def stream_frames(reply: MockReply, model: str, dialect: str, include_usage: boo
             if include_usage:
                 payload["usage"] = None
         if dialect == "azure":
-            payload["choices"][0]["content_filter_results"] = {"hate": {"filtered": False, "severity": "safe"}}
+            payload["choices"][0]["content_filter_results"] = {
+                "hate": {"filtered": False, "severity": "safe"}
+            }
         if dialect == "mistral":
             payload["p"] = "abcdefgh"[: len(delta.get("content") or "") % 8]
         return payload
 
     if dialect == "azure":
-        yield frame({
-            "id": "", "object": "", "created": 0, "model": "", "choices": [],
-            "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
-        })
+        yield frame(
+            {
+                "id": "",
+                "object": "",
+                "created": 0,
+                "model": "",
+                "choices": [],
+                "prompt_filter_results": [{"prompt_index": 0, "content_filter_results": {}}],
+            }
+        )
     yield frame(chunk({"role": "assistant", "content": ""}))
     for call_index, call in enumerate(reply.tool_calls):
         first_id = "0" if dialect == "huggingface" else call.id
-        yield frame(chunk({"tool_calls": [{
-            "index": call_index, "id": first_id, "type": "function",
-            "function": {"name": call.name, "arguments": ""},
-        }]}))
+        yield frame(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": call_index,
+                            "id": first_id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
         args = call.arguments_json()
         pieces = [args[i : i + 8] for i in range(0, len(args), 8)]
         for n, piece in enumerate(pieces):
@@ -183,8 +206,12 @@ def stream_frames(reply: MockReply, model: str, dialect: str, include_usage: boo
     yield frame(last)
     if include_usage and dialect != "together":
         tail: dict[str, Any] = {
-            "id": chunk_id, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [], "usage": _usage(reply),
+            "id": chunk_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [],
+            "usage": _usage(reply),
         }
         yield frame(tail)
     yield data_prefix + b"[DONE]\n\n"
@@ -205,7 +232,9 @@ def routes(state: MockState) -> list[BaseRoute]:
         if not _authorized(request, dialect):
             return error_response(401, "Incorrect API key provided (mock).")
         if decision.status:
-            return error_response(decision.status, f"mock fault: HTTP {decision.status}", retry_headers(decision))
+            return error_response(
+                decision.status, f"mock fault: HTTP {decision.status}", retry_headers(decision)
+            )
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body["messages"]:
             return error_response(400, "'messages' is required (mock)")
         model = request.path_params.get("deployment") or body.get("model")
@@ -223,7 +252,9 @@ def routes(state: MockState) -> list[BaseRoute]:
         if not _authorized(request, dialect):
             return error_response(401, "Incorrect API key provided (mock).")
         if decision.status:
-            return error_response(decision.status, f"mock fault: HTTP {decision.status}", retry_headers(decision))
+            return error_response(
+                decision.status, f"mock fault: HTTP {decision.status}", retry_headers(decision)
+            )
         inputs = body.get("input") if isinstance(body, dict) else None
         if isinstance(inputs, str):
             inputs = [inputs]
@@ -233,7 +264,13 @@ def routes(state: MockState) -> list[BaseRoute]:
         data = []
         tokens = 0
         for index, item in enumerate(inputs):
-            text = item if isinstance(item, str) else " ".join(str(t) for t in item) if isinstance(item, list) else str(item)
+            text = (
+                item
+                if isinstance(item, str)
+                else " ".join(str(t) for t in item)
+                if isinstance(item, list)
+                else str(item)
+            )
             tokens += max(count_tokens(text), 1)
             vector = embedding_for(text, int(dims))
             value: Any = vector
@@ -241,13 +278,22 @@ def routes(state: MockState) -> list[BaseRoute]:
                 value = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": value})
         model = request.path_params.get("deployment") or body.get("model")
-        return JSONResponse({
-            "object": "list", "data": data, "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        })
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
 
     async def models(request: Request) -> Response:
-        return JSONResponse({"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "mock"}]})
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": "gpt-4o-mini", "object": "model", "created": 0, "owned_by": "mock"}],
+            }
+        )
 
     return [
         Route("/openai/deployments/{deployment}/chat/completions", chat, methods=["POST"]),

@@ -100,7 +100,11 @@ def reply_for(turn: MockTurn) -> MockReply:
         if turn.tool_choice not in (None, "auto", "required", "any"):
             chosen = next((t for t in turn.tools if t.name == turn.tool_choice), chosen)
         args = _example({"type": "object", **chosen.parameters}, chosen.name)
-        call = MockToolCall(id=f"call_mock_{abs(hash_text(chosen.name + last_text)) % 10**8:08d}", name=chosen.name, arguments=args)
+        call = MockToolCall(
+            id=f"call_mock_{abs(hash_text(chosen.name + last_text)) % 10**8:08d}",
+            name=chosen.name,
+            arguments=args,
+        )
         return MockReply("", [call], "tool_calls", ptoks, 1 + count_tokens(call.arguments_json()))
     user_text = last_text
     match = _WORDS.search(user_text)

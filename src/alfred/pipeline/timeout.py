@@ -21,7 +21,9 @@ class TimeoutStage:
 
     name = "timeout"
 
-    def __init__(self, default_s: float, max_s: float | None = None, per_group_s: dict[str, float] | None = None) -> None:
+    def __init__(
+        self, default_s: float, max_s: float | None = None, per_group_s: dict[str, float] | None = None
+    ) -> None:
         self._default_s = default_s
         self._max_s = max_s if max_s is not None else default_s
         self._per_group_s = per_group_s or {}
@@ -35,7 +37,7 @@ class TimeoutStage:
             value = float(asked)
         except ValueError:
             raise InvalidRequestError(f"{HEADER} must be a number of seconds", param=HEADER) from None
-        if not 0 < value:
+        if value <= 0:
             raise InvalidRequestError(f"{HEADER} must be positive", param=HEADER)
         return min(value, self._max_s)
 

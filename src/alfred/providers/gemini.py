@@ -97,7 +97,9 @@ class GeminiAdapter:
             wire = _embeddings_decoder.decode(body)
         except msgspec.DecodeError as exc:
             raise UpstreamError(f"{endpoint.provider}: malformed Gemini embeddings response ({exc})") from exc
-        vectors = wire.embeddings if wire.embeddings is not None else [wire.embedding] if wire.embedding else []
+        vectors = (
+            wire.embeddings if wire.embeddings is not None else [wire.embedding] if wire.embedding else []
+        )
         # Gemini reports no token counts for embeddings: zero tells the pipeline to count them itself.
         tokens = wire.usage_metadata.prompt_token_count if wire.usage_metadata else 0
         return EmbeddingResponse(
@@ -109,7 +111,9 @@ class GeminiAdapter:
     def map_error(self, status: int, headers: dict[str, str], body: bytes) -> AlfredError:
         info = error_info(body)
         if info.reason == "API_KEY_INVALID":
-            status = 401  # Gemini answers a bad key with 400; it is the gateway's credential, not the caller's
+            status = (
+                401  # Gemini answers a bad key with 400; it is the gateway's credential, not the caller's
+            )
         message = f"{info.message} ({info.status})" if info.status and info.message else info.message
         return upstream_error(
             status,

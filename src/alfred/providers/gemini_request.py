@@ -38,7 +38,9 @@ def model_path(model: str) -> str:
 def chat_body(request: ChatRequest, model: str) -> dict[str, Any]:
     body: dict[str, Any] = {"contents": _contents(request.messages, model)}
     system = [
-        {"text": message.text()} for message in request.messages if message.role in _SYSTEM_ROLES and message.text()
+        {"text": message.text()}
+        for message in request.messages
+        if message.role in _SYSTEM_ROLES and message.text()
     ]
     if system:
         body["systemInstruction"] = {"parts": system}
@@ -89,7 +91,12 @@ def _contents(messages: list[Message], model: str) -> list[Content]:
             parts = _parts(message, index) if message.content else []
             for position, call in enumerate(message.tool_calls or ()):
                 call_names[call.id] = call.function.name
-                part = {"functionCall": {"name": call.function.name, "args": _arguments(call.function.arguments, index)}}
+                part = {
+                    "functionCall": {
+                        "name": call.function.name,
+                        "args": _arguments(call.function.arguments, index),
+                    }
+                }
                 if needs_signature and position == 0:
                     part["thoughtSignature"] = SKIP_SIGNATURE  # only a turn's first call carries one
                 parts.append(part)
@@ -130,7 +137,8 @@ def _image(url: str, index: int) -> Part:
         mime, _, encoding = header.partition(";")
         if not sep or encoding != "base64" or not data:
             raise InvalidRequestError(
-                "image data URLs must be base64 (data:<mime>;base64,<data>)", param=f"messages[{index}].content"
+                "image data URLs must be base64 (data:<mime>;base64,<data>)",
+                param=f"messages[{index}].content",
             )
         return {"inlineData": {"mimeType": mime or "image/png", "data": data}}
     # Gemini needs a MIME type for a file URI; the part is an image, so JPEG is the safe guess.
@@ -148,7 +156,9 @@ def _arguments(arguments: str, index: int) -> dict[str, Any]:
             "tool call arguments must be a JSON object", param=f"messages[{index}].tool_calls"
         ) from None
     if not isinstance(value, dict):
-        raise InvalidRequestError("tool call arguments must be a JSON object", param=f"messages[{index}].tool_calls")
+        raise InvalidRequestError(
+            "tool call arguments must be a JSON object", param=f"messages[{index}].tool_calls"
+        )
     return value
 
 

@@ -177,7 +177,11 @@ class GeminiStreamDecoder:
         out: list[ChatChunk] = []
         for position, candidate in enumerate(wire.candidates):
             out.extend(self._candidate(candidate.index or position, candidate))
-        if self._candidates and all(state.finished for state in self._candidates.values()) and not self.finished:
+        if (
+            self._candidates
+            and all(state.finished for state in self._candidates.values())
+            and not self.finished
+        ):
             self.finished = True
             if self._usage is not None:
                 out.append(self._chunk([], usage=True))

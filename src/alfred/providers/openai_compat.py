@@ -268,7 +268,11 @@ class OpenAIStreamDecoder:
         usage = None
         if isinstance(usage_raw, dict):
             usage = msgspec.convert(
-                {k: usage_raw[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if k in usage_raw},
+                {
+                    k: usage_raw[k]
+                    for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+                    if k in usage_raw
+                },
                 Usage,
             )
         try:

@@ -63,5 +63,7 @@ def adapter_for(kind: str) -> ProviderAdapter:
     try:
         factory = ADAPTERS[kind]
     except KeyError:
-        raise KeyError(f"no adapter for provider kind {kind!r}; known: {', '.join(sorted(ADAPTERS))}") from None
+        raise KeyError(
+            f"no adapter for provider kind {kind!r}; known: {', '.join(sorted(ADAPTERS))}"
+        ) from None
     return factory()

@@ -126,9 +126,13 @@ class HttpTransport:
         except _FirstByteTimeout as exc:
             raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise UpstreamError(f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error") from exc
+            raise UpstreamError(
+                f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error"
+            ) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error") from exc
+            raise UpstreamError(
+                f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error"
+            ) from exc
 
     async def _request(self, request: UpstreamRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
         try:
@@ -144,16 +148,22 @@ class HttpTransport:
         except TimeoutError as exc:
             raise _FirstByteTimeout from exc
 
-    async def open_stream(self, request: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamStream:
+    async def open_stream(
+        self, request: UpstreamRequest, timeouts: Timeouts, provider: str
+    ) -> UpstreamStream:
         """Send a request and return once the response headers are in (bounded by first_byte)."""
         try:
             response = await self._request(request, timeouts)
         except _FirstByteTimeout as exc:
             raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
         except aiohttp.ClientConnectorError as exc:
-            raise UpstreamError(f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error") from exc
+            raise UpstreamError(
+                f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error"
+            ) from exc
         except aiohttp.ClientError as exc:
-            raise UpstreamError(f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error") from exc
+            raise UpstreamError(
+                f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error"
+            ) from exc
         return UpstreamStream(response, timeouts, provider)
 
 

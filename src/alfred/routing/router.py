@@ -29,8 +29,6 @@ class Router:
         if len(deployments) == 1:
             return [deployments[0]]
         # Efraimidis-Spirakis: a weighted random permutation in one pass.
-        keyed = [
-            (self._rng.random() ** (1.0 / d.weight) if d.weight > 0 else -1.0, d) for d in deployments
-        ]
+        keyed = [(self._rng.random() ** (1.0 / d.weight) if d.weight > 0 else -1.0, d) for d in deployments]
         keyed.sort(key=lambda pair: pair[0], reverse=True)
         return [d for _, d in keyed]

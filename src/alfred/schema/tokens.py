@@ -35,7 +35,9 @@ def estimate_prompt_tokens(request: ChatRequest) -> int:
         for call in message.tool_calls or ():
             total += estimate_text_tokens(call.function.name) + estimate_text_tokens(call.function.arguments)
     for tool in request.tools or ():
-        total += estimate_text_tokens(tool.function.name) + estimate_text_tokens(tool.function.description or "")
+        total += estimate_text_tokens(tool.function.name) + estimate_text_tokens(
+            tool.function.description or ""
+        )
         if tool.function.parameters:
             total += estimate_text_tokens(str(tool.function.parameters))
     return total

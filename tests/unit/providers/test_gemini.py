@@ -79,7 +79,11 @@ def splits(raw: bytes) -> list[list[bytes]]:
     """One piece, byte by byte, and random cuts (seeded): every framing must decode the same."""
     rng = random.Random(11)
     cuts = sorted(rng.sample(range(1, len(raw)), 25))
-    return [[raw], [raw[i : i + 1] for i in range(len(raw))], [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)])]]
+    return [
+        [raw],
+        [raw[i : i + 1] for i in range(len(raw))],
+        [raw[a:b] for a, b in zip([0, *cuts], [*cuts, len(raw)])],
+    ]
 
 
 # -- requests ---------------------------------------------------------------------------------
@@ -93,7 +97,10 @@ def test_request_bodies_match_the_golden_wire_format(name: str) -> None:
 def test_request_url_and_headers() -> None:
     upstream = ADAPTER.chat_request(chat(), endpoint())
     assert upstream.method == "POST"
-    assert upstream.url == "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent"
+    assert (
+        upstream.url
+        == "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash:generateContent"
+    )
     assert upstream.headers["x-goog-api-key"] == "AIza-test-key"
     assert upstream.headers["content-type"] == "application/json"
     assert "authorization" not in upstream.headers
@@ -101,8 +108,13 @@ def test_request_url_and_headers() -> None:
 
 
 def test_stream_request_asks_for_sse_and_api_version_picks_v1() -> None:
-    upstream = ADAPTER.chat_request(chat(stream=True), endpoint(api_version="v1", model="models/gemini-2.5-pro"))
-    assert upstream.url == "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    upstream = ADAPTER.chat_request(
+        chat(stream=True), endpoint(api_version="v1", model="models/gemini-2.5-pro")
+    )
+    assert (
+        upstream.url
+        == "https://generativelanguage.googleapis.com/v1/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+    )
     assert upstream.stream is True
     assert "stream" not in body_of(upstream)
 
@@ -119,7 +131,15 @@ def test_configured_headers_are_sent() -> None:
 
 @pytest.mark.parametrize(("choice", "mode"), [("auto", "AUTO"), ("none", "NONE"), ("required", "ANY")])
 def test_tool_choice_modes(choice: str, mode: str) -> None:
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "string"}}}}}]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "f",
+                "parameters": {"type": "object", "properties": {"a": {"type": "string"}}},
+            },
+        }
+    ]
     body = body_of(ADAPTER.chat_request(chat(tools=tools, tool_choice=choice), endpoint()))
     assert body["toolConfig"] == {"functionCallingConfig": {"mode": mode}}
 
@@ -127,7 +147,9 @@ def test_tool_choice_modes(choice: str, mode: str) -> None:
 def test_gemini_3_replayed_calls_carry_the_documented_skip_signature() -> None:
     case = fixture("request_tool_results.json")
     request = msgspec.convert(case["openai"], ChatRequest)
-    parts = body_of(ADAPTER.chat_request(request, endpoint(model="gemini-3-pro-preview")))["contents"][1]["parts"]
+    parts = body_of(ADAPTER.chat_request(request, endpoint(model="gemini-3-pro-preview")))["contents"][1][
+        "parts"
+    ]
     assert parts[0]["thoughtSignature"] == "skip_thought_signature_validator"
     assert "thoughtSignature" not in parts[1]  # only the first of parallel calls carries one
     older = body_of(ADAPTER.chat_request(request, endpoint(model="gemini-2.5-flash")))["contents"][1]["parts"]
@@ -135,7 +157,12 @@ def test_gemini_3_replayed_calls_carry_the_documented_skip_signature() -> None:
 
 
 def test_a_tool_result_for_an_unknown_call_is_refused() -> None:
-    request = chat(messages=[{"role": "user", "content": "x"}, {"role": "tool", "tool_call_id": "call_9", "content": "r"}])
+    request = chat(
+        messages=[
+            {"role": "user", "content": "x"},
+            {"role": "tool", "tool_call_id": "call_9", "content": "r"},
+        ]
+    )
     with pytest.raises(InvalidRequestError) as info:
         ADAPTER.chat_request(request, endpoint())
     assert info.value.param == "messages[1].tool_call_id"
@@ -160,7 +187,12 @@ def test_unsupported_content_parts_and_non_base64_data_urls_are_refused() -> Non
 # -- responses --------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name",
-    ["response_text.json", "response_function_call.json", "response_thinking.json", "response_safety_two_candidates.json"],
+    [
+        "response_text.json",
+        "response_function_call.json",
+        "response_thinking.json",
+        "response_safety_two_candidates.json",
+    ],
 )
 def test_responses_match_the_golden_canonical_form(name: str) -> None:
     case = fixture(name)
@@ -188,7 +220,12 @@ def test_a_malformed_response_is_an_upstream_error() -> None:
 TEXT_ID = "chatcmpl-s1mZaNnAKe2RkdUPzuTBoAk"
 TEXT_CHUNKS: list[dict[str, Any]] = [
     {"index": 0, "delta": {"role": "assistant", "content": "The"}, "finish_reason": None, "logprobs": None},
-    {"index": 0, "delta": {"content": " quick brown fox jumps over"}, "finish_reason": None, "logprobs": None},
+    {
+        "index": 0,
+        "delta": {"content": " quick brown fox jumps over"},
+        "finish_reason": None,
+        "logprobs": None,
+    },
     {"index": 0, "delta": {"content": " the lazy dog. 🦊"}, "finish_reason": None, "logprobs": None},
     {"index": 0, "delta": {}, "finish_reason": "stop", "logprobs": None},
 ]
@@ -197,7 +234,9 @@ TEXT_CHUNKS: list[dict[str, Any]] = [
 def expected_text_stream() -> list[dict[str, Any]]:
     base = {"id": TEXT_ID, "model": "gemini-2.0-flash", "object": "chat.completion.chunk"}
     chunks = [{**base, "choices": [choice]} for choice in TEXT_CHUNKS]
-    chunks.append({**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}})
+    chunks.append(
+        {**base, "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 12, "total_tokens": 21}}
+    )
     return chunks
 
 
@@ -222,9 +261,28 @@ def test_streamed_function_calls_become_openai_fragments_with_thinking_usage() -
         assert finished
         deltas = [c["choices"][0]["delta"] if c["choices"] else None for c in plain(chunks)]
         assert deltas[:4] == [
-            {"role": "assistant", "tool_calls": [{"index": 0, "id": "call_0", "type": "function", "function": {"name": "get_weather", "arguments": ""}}]},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {
+                        "index": 0,
+                        "id": "call_0",
+                        "type": "function",
+                        "function": {"name": "get_weather", "arguments": ""},
+                    }
+                ],
+            },
             {"tool_calls": [{"index": 0, "function": {"arguments": '{"location":"Paris"}'}}]},
-            {"tool_calls": [{"index": 1, "id": "call_1", "type": "function", "function": {"name": "get_time", "arguments": ""}}]},
+            {
+                "tool_calls": [
+                    {
+                        "index": 1,
+                        "id": "call_1",
+                        "type": "function",
+                        "function": {"name": "get_time", "arguments": ""},
+                    }
+                ]
+            },
             {"tool_calls": [{"index": 1, "function": {"arguments": "{}"}}]},
         ]
         assert chunks[4].choices[0].finish_reason == "tool_calls"
@@ -241,7 +299,10 @@ def test_text_and_a_call_in_one_chunk_keep_their_order() -> None:
     event = {
         "candidates": [
             {
-                "content": {"parts": [{"text": "Checking."}, {"functionCall": {"name": "f", "args": {"a": 1}}}], "role": "model"},
+                "content": {
+                    "parts": [{"text": "Checking."}, {"functionCall": {"name": "f", "args": {"a": 1}}}],
+                    "role": "model",
+                },
                 "finishReason": "STOP",
             }
         ]
@@ -270,7 +331,9 @@ def test_an_error_event_mid_stream_raises_after_the_content_before_it() -> None:
 def test_an_error_before_any_content_may_be_retried() -> None:
     decoder = ADAPTER.chat_stream(endpoint())
     with pytest.raises(UpstreamError) as info:
-        decoder.feed(b'data: {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}\r\n\r\n')
+        decoder.feed(
+            b'data: {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}\r\n\r\n'
+        )
     assert info.value.retryable
 
 
@@ -278,7 +341,11 @@ def test_a_cut_stream_is_not_finished() -> None:
     raw = (FIXTURES / "stream_text.sse.bin").read_bytes()
     cut = raw[: raw.rindex(b"data: ")]
     chunks, finished = decode(cut)
-    assert [c.choices[0].delta.content for c in chunks] == ["The", " quick brown fox jumps over", " the lazy dog. 🦊"]
+    assert [c.choices[0].delta.content for c in chunks] == [
+        "The",
+        " quick brown fox jumps over",
+        " the lazy dog. 🦊",
+    ]
     assert not finished
     array = (FIXTURES / "stream_text.array.bin").read_bytes()
     chunks, finished = decode(array[: len(array) - 40])  # inside the last object
@@ -286,7 +353,9 @@ def test_a_cut_stream_is_not_finished() -> None:
 
 
 def test_a_prompt_blocked_mid_stream_raises() -> None:
-    event = b"data: " + (FIXTURES / "response_prompt_blocked.json").read_bytes().replace(b"\n", b"") + b"\r\n\r\n"
+    event = (
+        b"data: " + (FIXTURES / "response_prompt_blocked.json").read_bytes().replace(b"\n", b"") + b"\r\n\r\n"
+    )
     with pytest.raises(ContentPolicyError):
         ADAPTER.chat_stream(endpoint()).feed(event)
 
@@ -304,16 +373,42 @@ def test_json_array_splitter_respects_strings_and_escapes() -> None:
 @pytest.mark.parametrize(
     ("name", "status", "cls", "code", "text"),
     [
-        ("error_429_quota.json", 429, RateLimitError, "upstream_rate_limited", "You exceeded your current quota"),
-        ("error_api_key_invalid.json", 400, UpstreamError, "upstream_authentication_error", "API key not valid"),
-        ("error_403_no_key.json", 403, UpstreamError, "upstream_authentication_error", "unregistered callers"),
-        ("error_400_array.json", 400, InvalidRequestError, "invalid_request", "should be non-empty for OBJECT type"),
+        (
+            "error_429_quota.json",
+            429,
+            RateLimitError,
+            "upstream_rate_limited",
+            "You exceeded your current quota",
+        ),
+        (
+            "error_api_key_invalid.json",
+            400,
+            UpstreamError,
+            "upstream_authentication_error",
+            "API key not valid",
+        ),
+        (
+            "error_403_no_key.json",
+            403,
+            UpstreamError,
+            "upstream_authentication_error",
+            "unregistered callers",
+        ),
+        (
+            "error_400_array.json",
+            400,
+            InvalidRequestError,
+            "invalid_request",
+            "should be non-empty for OBJECT type",
+        ),
         ("error_404_model.json", 404, NotFoundError, "not_found", "is not found for API version v1beta"),
         ("error_503_overloaded.json", 503, ServiceUnavailableError, "service_unavailable", "overloaded"),
         ("error_500_internal.json", 500, UpstreamError, "upstream_error", "An internal error has occurred"),
     ],
 )
-def test_error_bodies_map_to_alfred_errors(name: str, status: int, cls: type[AlfredError], code: str, text: str) -> None:
+def test_error_bodies_map_to_alfred_errors(
+    name: str, status: int, cls: type[AlfredError], code: str, text: str
+) -> None:
     error = ADAPTER.map_error(status, {}, (FIXTURES / name).read_bytes())
     assert isinstance(error, cls) or (cls is NotFoundError and error.status == 404)
     assert error.code == code
@@ -346,7 +441,10 @@ def test_embeddings_request_and_response() -> None:
     case = fixture("embeddings_batch.json")
     ep = endpoint(model="text-embedding-004")
     upstream = ADAPTER.embeddings_request(msgspec.convert(case["openai"], EmbeddingRequest), ep)
-    assert upstream.url == "https://generativelanguage.googleapis.com/v1beta/models/text-embedding-004:batchEmbedContents"
+    assert (
+        upstream.url
+        == "https://generativelanguage.googleapis.com/v1beta/models/text-embedding-004:batchEmbedContents"
+    )
     assert body_of(upstream) == case["request"]
     response = ADAPTER.embeddings_response(json.dumps(case["response"]).encode(), ep)
     assert [e.index for e in response.data] == [0, 1]
@@ -371,13 +469,19 @@ def mock() -> tuple[httpx.AsyncClient, MockState]:
 
 
 async def send(client: httpx.AsyncClient, upstream: UpstreamRequest) -> httpx.Response:
-    return await client.request(upstream.method, upstream.url, headers=upstream.headers, content=upstream.body)
+    return await client.request(
+        upstream.method, upstream.url, headers=upstream.headers, content=upstream.body
+    )
 
 
-async def stream(client: httpx.AsyncClient, upstream: UpstreamRequest, ep: Endpoint) -> tuple[list[ChatChunk], bool]:
+async def stream(
+    client: httpx.AsyncClient, upstream: UpstreamRequest, ep: Endpoint
+) -> tuple[list[ChatChunk], bool]:
     decoder = ADAPTER.chat_stream(ep)
     chunks: list[ChatChunk] = []
-    async with client.stream(upstream.method, upstream.url, headers=upstream.headers, content=upstream.body) as response:
+    async with client.stream(
+        upstream.method, upstream.url, headers=upstream.headers, content=upstream.body
+    ) as response:
         assert response.status_code == 200
         async for data in response.aiter_raw():
             chunks.extend(decoder.feed(data))
@@ -390,7 +494,12 @@ MOCK = endpoint(base_url="http://mock")
 
 async def test_round_trip_against_the_mock(mock: tuple[httpx.AsyncClient, MockState]) -> None:
     client, state = mock
-    request = chat(messages=[{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello there gateway"}])
+    request = chat(
+        messages=[
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": "hello there gateway"},
+        ]
+    )
     response = await send(client, ADAPTER.chat_request(request, MOCK))
     parsed = ADAPTER.chat_response(response.content, MOCK)
     assert "hello there gateway" in (parsed.choices[0].message.content or "")
@@ -403,10 +512,14 @@ async def test_round_trip_against_the_mock(mock: tuple[httpx.AsyncClient, MockSt
 
 
 @pytest.mark.parametrize("alt_sse", [True, False])
-async def test_streams_from_the_mock_in_both_framings(mock: tuple[httpx.AsyncClient, MockState], alt_sse: bool) -> None:
+async def test_streams_from_the_mock_in_both_framings(
+    mock: tuple[httpx.AsyncClient, MockState], alt_sse: bool
+) -> None:
     client, _ = mock
     ep = endpoint(base_url="http://mock", model="gemini-2.5-flash", api_version="v1")
-    upstream = ADAPTER.chat_request(chat(stream=True, messages=[{"role": "user", "content": "mock:words=7"}]), ep)
+    upstream = ADAPTER.chat_request(
+        chat(stream=True, messages=[{"role": "user", "content": "mock:words=7"}]), ep
+    )
     if not alt_sse:
         upstream.url = upstream.url.removesuffix("?alt=sse")
     chunks, finished = await stream(client, upstream, ep)
@@ -428,11 +541,18 @@ async def test_tool_round_trip_through_the_mock(mock: tuple[httpx.AsyncClient, M
         "type": "function",
         "function": {
             "name": "get_weather",
-            "parameters": {"type": "object", "additionalProperties": False, "properties": {"location": {"type": "string"}}},
+            "parameters": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {"location": {"type": "string"}},
+            },
         },
     }
     messages: list[dict[str, Any]] = [{"role": "user", "content": "weather in Paris?"}]
-    first = ADAPTER.chat_response((await send(client, ADAPTER.chat_request(chat(messages=messages, tools=[weather]), MOCK))).content, MOCK)
+    first = ADAPTER.chat_response(
+        (await send(client, ADAPTER.chat_request(chat(messages=messages, tools=[weather]), MOCK))).content,
+        MOCK,
+    )
     message = first.choices[0].message
     assert first.choices[0].finish_reason == "tool_calls"
     call = message.tool_calls[0]  # type: ignore[index]
@@ -442,21 +562,34 @@ async def test_tool_round_trip_through_the_mock(mock: tuple[httpx.AsyncClient, M
     second = await send(client, ADAPTER.chat_request(chat(messages=messages, tools=[weather]), MOCK))
     assert second.status_code == 200
     sent = state.last_request or {}
-    assert sent["contents"][2]["parts"][0]["functionResponse"] == {"name": "get_weather", "response": {"output": "sunny, 21C"}}
+    assert sent["contents"][2]["parts"][0]["functionResponse"] == {
+        "name": "get_weather",
+        "response": {"output": "sunny, 21C"},
+    }
     assert "sunny, 21C" in (ADAPTER.chat_response(second.content, MOCK).choices[0].message.content or "")
 
 
 async def test_streamed_tool_call_from_the_mock(mock: tuple[httpx.AsyncClient, MockState]) -> None:
     client, _ = mock
-    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "parameters": {"type": "object", "properties": {"location": {"type": "string"}}},
+        },
+    }
     chunks, finished = await stream(client, ADAPTER.chat_request(chat(stream=True, tools=[tool]), MOCK), MOCK)
     assert finished
     calls = [t for c in chunks for ch in c.choices for t in ch.delta.tool_calls or ()]
     assert [t.id for t in calls if t.id] == ["call_0"]
-    assert json.loads("".join(t.function.arguments or "" for t in calls if t.function)) == {"location": "Paris"}
+    assert json.loads("".join(t.function.arguments or "" for t in calls if t.function)) == {
+        "location": "Paris"
+    }
 
 
-async def test_mock_faults_and_auth_arrive_in_googles_error_shape(mock: tuple[httpx.AsyncClient, MockState]) -> None:
+async def test_mock_faults_and_auth_arrive_in_googles_error_shape(
+    mock: tuple[httpx.AsyncClient, MockState],
+) -> None:
     client, state = mock
     upstream = ADAPTER.chat_request(chat(), MOCK)
     state.fault = Fault(status=429, retry_after=3, count=1)
@@ -473,10 +606,14 @@ async def test_mock_faults_and_auth_arrive_in_googles_error_shape(mock: tuple[ht
     assert (await send(client, upstream)).status_code == 200
 
 
-async def test_a_dropped_mock_stream_leaves_the_decoder_unfinished(mock: tuple[httpx.AsyncClient, MockState]) -> None:
+async def test_a_dropped_mock_stream_leaves_the_decoder_unfinished(
+    mock: tuple[httpx.AsyncClient, MockState],
+) -> None:
     client, state = mock
     state.fault = Fault(drop_after_chunks=2)
-    upstream = ADAPTER.chat_request(chat(stream=True, messages=[{"role": "user", "content": "mock:words=6"}]), MOCK)
+    upstream = ADAPTER.chat_request(
+        chat(stream=True, messages=[{"role": "user", "content": "mock:words=6"}]), MOCK
+    )
     chunks, finished = await stream(client, upstream, MOCK)
     assert len(chunks) == 2 and not finished
 

@@ -17,7 +17,14 @@ FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "openai"
 
 
 def endpoint(kind: str, **kw: str) -> Endpoint:
-    return Endpoint(provider=kind, kind=kind, base_url=kw.pop("base_url", "https://up.example/v1"), model=kw.pop("model", "m-up"), api_key="k-123", **kw)  # type: ignore[arg-type]
+    return Endpoint(
+        provider=kind,
+        kind=kind,
+        base_url=kw.pop("base_url", "https://up.example/v1"),
+        model=kw.pop("model", "m-up"),
+        api_key="k-123",
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def request(**fields: object) -> ChatRequest:
@@ -50,15 +57,21 @@ def test_openai_request_swaps_model_and_asks_for_stream_usage() -> None:
 
 
 def test_non_stream_request_drops_stream_fields() -> None:
-    body = json.loads(OpenAICompatAdapter(FLAVORS["openai"]).chat_request(request(), endpoint("openai")).body or b"")
+    body = json.loads(
+        OpenAICompatAdapter(FLAVORS["openai"]).chat_request(request(), endpoint("openai")).body or b""
+    )
     assert "stream" not in body and "stream_options" not in body
 
 
 def test_azure_addresses_the_deployment_and_uses_api_key_header() -> None:
     out = OpenAICompatAdapter(FLAVORS["azure"]).chat_request(
-        request(), endpoint("azure", base_url="https://res.openai.azure.com", model="prod-4o", api_version="2024-10-21")
+        request(),
+        endpoint("azure", base_url="https://res.openai.azure.com", model="prod-4o", api_version="2024-10-21"),
     )
-    assert out.url == "https://res.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+    assert (
+        out.url
+        == "https://res.openai.azure.com/openai/deployments/prod-4o/chat/completions?api-version=2024-10-21"
+    )
     assert out.headers["api-key"] == "k-123"
     assert "authorization" not in out.headers
     assert "model" not in json.loads(out.body or b"")
@@ -133,8 +146,18 @@ def test_response_with_empty_id_and_tool_calls() -> None:
 @pytest.mark.parametrize(
     ("status", "body", "cls", "code"),
     [
-        (429, b'{"error": {"message": "Rate limit reached", "type": "requests"}}', RateLimitError, "upstream_rate_limited"),
-        (400, b'{"error": {"message": "bad param", "type": "invalid_request_error"}}', InvalidRequestError, "invalid_request"),
+        (
+            429,
+            b'{"error": {"message": "Rate limit reached", "type": "requests"}}',
+            RateLimitError,
+            "upstream_rate_limited",
+        ),
+        (
+            400,
+            b'{"error": {"message": "bad param", "type": "invalid_request_error"}}',
+            InvalidRequestError,
+            "invalid_request",
+        ),
         (500, b"<html>oops</html>", UpstreamError, "upstream_error"),
         (401, b'{"error": {"message": "Incorrect API key"}}', UpstreamError, "upstream_authentication_error"),
     ],

@@ -7,8 +7,8 @@ from alfred.providers.sse import NDJSONSplitter, SSEEvent, SSEParser
 
 STREAM = (
     b": keep-alive comment\n"
-    b"event: message_start\ndata: {\"a\": 1}\n\n"
-    b"data:{\"no\":\"space\"}\r\n\r\n"
+    b'event: message_start\ndata: {"a": 1}\n\n'
+    b'data:{"no":"space"}\r\n\r\n'
     b"data: line1\ndata: line2\n\n"
     b"data: [DONE]\r\n\r\n"
 )

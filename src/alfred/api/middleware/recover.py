@@ -41,6 +41,10 @@ class RecoverMiddleware:
                 raise  # the response is under way; the server closes the connection
             error = AlfredError(f"internal error; quote request id {request_id} when reporting it")
             body = error_body(error, request_id)
-            headers = [*JSON_HEADERS, (b"content-length", str(len(body)).encode()), (b"x-request-id", request_id.encode())]
+            headers = [
+                *JSON_HEADERS,
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ]
             await send({"type": "http.response.start", "status": 500, "headers": headers})
             await send({"type": "http.response.body", "body": body})
