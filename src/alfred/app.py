@@ -22,6 +22,7 @@ from alfred.routing.catalog import ModelCatalog
 from alfred.routing.dispatch import Dispatcher
 from alfred.routing.router import Router
 from alfred.secrets import SecretResolver
+from alfred.vault import secret_resolver
 
 log = logging.getLogger("alfred")
 
@@ -97,7 +98,7 @@ def _with_builtin_mock(settings: Settings) -> tuple[Settings, bool]:
 def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> AlfredApp:
     """Wire the gateway from settings."""
     settings, builtin_mock = _with_builtin_mock(settings)
-    resolver = resolver or SecretResolver()
+    resolver = resolver or secret_resolver(settings.vault)
     catalog = ModelCatalog.from_settings(settings, resolver)
     transport = HttpTransport()
     router = Router(catalog)

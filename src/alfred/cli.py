@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from alfred.config import ConfigError, Settings, load_settings
+from alfred.diagrams.command import diagram
 
 app = typer.Typer(help="Alfred, an AI gateway. Run `alfred serve` to start it.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -118,11 +119,11 @@ def mock_upstream(
 def models(config: ConfigOption = None) -> None:
     """List the models a config serves and where each one goes."""
     from alfred.routing.catalog import ModelCatalog
-    from alfred.secrets import SecretResolver
+    from alfred.vault import secret_resolver
 
     settings = _load(config)
     try:
-        catalog = ModelCatalog.from_settings(settings, SecretResolver())
+        catalog = ModelCatalog.from_settings(settings, secret_resolver(settings.vault))
     except Exception as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -143,6 +144,9 @@ def check_config(file: Annotated[Path, typer.Argument(help="the YAML file to val
     console.print(
         f"[green]ok[/green]: {file} — {len(settings.providers)} providers, {len(settings.models)} models"
     )
+
+
+app.command()(diagram)
 
 
 def main() -> None:

@@ -18,6 +18,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from alfred.vault import VaultSettings
+
 ProviderKind = Literal[
     "openai",
     "azure",
@@ -151,6 +153,7 @@ class Settings(BaseSettings):
     models: list[ModelGroupSettings] = Field(default_factory=list)
     retries: int = Field(2, ge=0, le=10)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    vault: VaultSettings | None = None
 
     @classmethod
     def settings_customise_sources(
