@@ -1,0 +1,206 @@
+"""The statements behind settling, releasing and expiring reservations, run inside the caller's
+transaction.
+
+Split from ``wallets`` so that module reads as the lifecycle (reserve → settle / release → reconcile)
+while this one holds the SQL each step needs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from alfred.errors import InvalidRequestError, NotFoundError
+from alfred.ledger.tables import ApiKey, LedgerTransaction, Reservation, Team, User, Wallet
+
+_NO_SYNC = {"synchronize_session": False}
+
+
+@dataclass(frozen=True, slots=True)
+class Charge:
+    """The settled cost of a request: what was asked, what the wallet could pay, and its transaction."""
+
+    request_id: str
+    wallet_id: int
+    cost: int
+    charged: int
+    transaction_id: uuid.UUID | None
+    replayed: bool = False
+
+    @property
+    def shortfall(self) -> int:
+        return self.cost - self.charged
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A reservation this transaction has just marked settled, and whether it was still holding."""
+
+    id: int
+    wallet_id: int
+    amount: int
+    user_id: int | None
+    key_id: int | None
+    source: str
+    model: str | None
+    was_open: bool
+
+
+async def claim(
+    session: AsyncSession, request_id: str, cost: int, tx_id: uuid.UUID, now: datetime
+) -> Claimed | None:
+    """Mark the request's open (or expired) reservation settled. Claiming the row is the lock: a second
+    settle, a release or reconciliation finds it closed. None when there is nothing left to claim."""
+    for state in ("open", "expired"):
+        row = (
+            await session.execute(
+                update(Reservation)
+                .where(Reservation.request_id == request_id, Reservation.state == state)
+                .values(state="settled", closed_at=now, charged=cost, transaction_id=tx_id)
+                .returning(
+                    Reservation.id, Reservation.wallet_id, Reservation.amount, Reservation.user_id,
+                    Reservation.key_id, Reservation.source, Reservation.model,
+                ),
+                execution_options=_NO_SYNC,
+            )
+        ).one_or_none()  # fmt: skip
+        if row is not None:
+            return Claimed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], was_open=state == "open")
+    return None
+
+
+async def take(session: AsyncSession, wallet_id: int, cost: int, held: int) -> tuple[int, int, int]:
+    """Debit ``cost`` and drop ``held`` from ``reserved``, never below the hard limit.
+    Returns (charged, balance after, wallet owner id)."""
+    row = (
+        await session.execute(
+            update(Wallet)
+            .where(
+                Wallet.id == wallet_id, Wallet.balance - Wallet.reserved + held - cost >= Wallet.hard_limit
+            )
+            .values(balance=Wallet.balance - cost, reserved=Wallet.reserved - held)
+            .returning(Wallet.balance, Wallet.owner_id),
+            execution_options=_NO_SYNC,
+        )
+    ).one_or_none()
+    if row is not None:
+        return cost, row[0], row[1]
+    # The real cost overran the estimate by more than the wallet has left: charge what it has.
+    wallet = (
+        await session.execute(select(Wallet).where(Wallet.id == wallet_id).with_for_update())
+    ).scalar_one()
+    charged = max(0, min(cost, wallet.balance - wallet.reserved + held - wallet.hard_limit))
+    row = (
+        await session.execute(
+            update(Wallet)
+            .where(Wallet.id == wallet_id)
+            .values(balance=Wallet.balance - charged, reserved=Wallet.reserved - held)
+            .returning(Wallet.balance, Wallet.owner_id),
+            execution_options=_NO_SYNC,
+        )
+    ).one()
+    return charged, row[0], row[1]
+
+
+async def count_usage(
+    session: AsyncSession, claimed: Claimed, charged: int, held: int, tokens: int, owner_id: int
+) -> None:
+    """Move the key's hold to its spend, and count the user's tokens and the team pool's use."""
+    if claimed.key_id is not None:
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.id == claimed.key_id)
+            .values(spent=ApiKey.spent + charged, reserved=ApiKey.reserved - held),
+            execution_options=_NO_SYNC,
+        )
+    if claimed.user_id is not None and tokens:
+        await session.execute(
+            update(User).where(User.id == claimed.user_id).values(used_tokens=User.used_tokens + tokens),
+            execution_options=_NO_SYNC,
+        )
+    if claimed.source == "team" and charged:
+        await session.execute(
+            update(Team).where(Team.id == owner_id).values(used_pool=Team.used_pool + charged),
+            execution_options=_NO_SYNC,
+        )
+
+
+async def unhold(session: AsyncSession, wallets: dict[int, int], keys: dict[int, int]) -> None:
+    """Drop released or expired holds from wallets and keys (in id order, so concurrent callers queue
+    in the same order and cannot deadlock)."""
+    for wallet_id in sorted(wallets):
+        await session.execute(
+            update(Wallet)
+            .where(Wallet.id == wallet_id)
+            .values(reserved=Wallet.reserved - wallets[wallet_id]),
+            execution_options=_NO_SYNC,
+        )
+    for key_id in sorted(keys):
+        await session.execute(
+            update(ApiKey).where(ApiKey.id == key_id).values(reserved=ApiKey.reserved - keys[key_id]),
+            execution_options=_NO_SYNC,
+        )
+
+
+async def expire_due(session: AsyncSession, now: datetime, limit: int) -> Sequence[Reservation]:
+    """Mark up to ``limit`` open reservations past their expiry as expired and free their holds."""
+    # SKIP LOCKED (PostgreSQL; SQLite has one writer anyway): two reconcilers take disjoint batches, and
+    # a reservation being settled right now is left to its settle.
+    due = (
+        select(Reservation.id)
+        .where(Reservation.state == "open", Reservation.expires_at <= now)
+        .order_by(Reservation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(
+        update(Reservation)
+        .where(Reservation.id.in_(due), Reservation.state == "open")
+        .values(state="expired", closed_at=now)
+        .returning(Reservation),
+        execution_options=_NO_SYNC,
+    )
+    rows = result.scalars().all()
+    wallets: dict[int, int] = defaultdict(int)
+    keys: dict[int, int] = defaultdict(int)
+    for row in rows:
+        wallets[row.wallet_id] += row.amount
+        if row.key_id is not None:
+            keys[row.key_id] += row.amount
+    await unhold(session, wallets, keys)
+    return rows
+
+
+async def settled_before(session: AsyncSession, request_id: str) -> Charge:
+    """The first settle's outcome, for a repeated settle; an error if the reservation ended otherwise."""
+    row = (await session.execute(select(Reservation).where(Reservation.request_id == request_id))).scalar()
+    if row is None:
+        raise NotFoundError(f"no reservation for request {request_id}", code="reservation_not_found")
+    if row.state != "settled":
+        raise InvalidRequestError(
+            f"the reservation for request {request_id} was {row.state}, not settled",
+            code="reservation_closed",
+        )
+    charged = row.charged or 0
+    return Charge(request_id, row.wallet_id, charged, charged, row.transaction_id, replayed=True)
+
+
+async def charged_before(session: AsyncSession, request_id: str) -> Charge:
+    """The charge a request already has, for a repeated direct charge."""
+    row = (
+        await session.execute(
+            select(LedgerTransaction).where(
+                LedgerTransaction.request_id == request_id,
+                LedgerTransaction.type.in_(("charge", "cache_hit")),
+            )
+        )
+    ).scalar()
+    if row is None or row.wallet_id is None:
+        raise InvalidRequestError(f"request {request_id} could not be charged", code="charge_conflict")
+    return Charge(request_id, row.wallet_id, row.amount, row.amount, row.id, replayed=True)
