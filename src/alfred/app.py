@@ -12,16 +12,19 @@ from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
 from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
 from alfred.api.routes import PathRouter, wrap_outer
+from alfred.cache.build import Caches, build_caches
 from alfred.config import Settings, load_settings
 from alfred.pipeline import Pipeline, Stage
 from alfred.pipeline.build import build_pipeline
+from alfred.pipeline.cache import CacheStage
 from alfred.pipeline.metering import MeteredHandler
+from alfred.pipeline.rate_limit import RateLimitStage
 from alfred.pipeline.timeout import TimeoutStage
 from alfred.providers.transport import HttpTransport
+from alfred.routing.build import Routing, build_routing
 from alfred.routing.catalog import ModelCatalog
-from alfred.routing.dispatch import Dispatcher
-from alfred.routing.router import Router
 from alfred.secrets import SecretResolver
+from alfred.state import StateBackend, build_backend
 from alfred.vault import secret_resolver
 
 log = logging.getLogger("alfred")
@@ -38,6 +41,8 @@ class Components:
     catalog: ModelCatalog
     transport: HttpTransport
     pipeline: Pipeline
+    state: StateBackend
+    routing: Routing
     startup: list[Any] = field(default_factory=list)
     shutdown: list[Any] = field(default_factory=list)
 
@@ -101,21 +106,29 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     resolver = resolver or secret_resolver(settings.vault)
     catalog = ModelCatalog.from_settings(settings, resolver)
     transport = HttpTransport()
-    router = Router(catalog)
-    dispatcher = Dispatcher(router, transport, retries=settings.retries)
+    state = build_backend(settings.state, password=resolver.resolve(settings.state.redis.password))
+    routing = build_routing(settings, catalog, transport, state)
+    key_secret = (resolver.resolve(settings.key_hash_secret) or "").encode()
+    caches = _build_caches(settings, state, resolver)
     stages: dict[str, Stage | None] = {
-        "rate_limit": None,
+        "rate_limit": RateLimitStage(state.limiter, settings.rate_limits, key_hash_secret=key_secret)
+        if settings.rate_limits.enabled
+        else None,
         "auth": None,
         "quota": None,
         "safety": None,
         "metrics": None,
-        "cache": None,
+        "cache": CacheStage(settings.cache, caches.exact, caches.semantic) if settings.cache.enabled else None,
         "timeout": TimeoutStage(settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s),
     }
-    pipeline = build_pipeline(settings.pipeline.order, stages, MeteredHandler(dispatcher))
-    components = Components(settings, catalog, transport, pipeline)
+    pipeline = build_pipeline(settings.pipeline.order, stages, MeteredHandler(routing.dispatcher))
+    components = Components(settings, catalog, transport, pipeline, state, routing)
     components.startup.append(transport.start)
     components.shutdown.append(transport.close)
+    if settings.cache.enabled:
+        components.startup.append(caches.start)
+        components.shutdown.append(caches.close)
+    components.shutdown.append(state.close)
 
     limits = settings.server
     chat = ChatCompletionsEndpoint(pipeline, limits)
@@ -137,6 +150,20 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         prefixes.extend((method, BUILTIN_MOCK_PATH + "/", mock) for method in ("POST", "GET", "DELETE"))
     http_app = wrap_outer(PathRouter(exact, prefixes), limits.cors_origins)
     return AlfredApp(http_app, components)
+
+
+def _build_caches(settings: Settings, state: StateBackend, resolver: SecretResolver) -> Caches:
+    redis_client = None
+    if settings.cache.enabled and settings.cache.backend == "redis":
+        from alfred.state.redis import connect
+
+        redis_client = connect(settings.state.redis, resolver.resolve(settings.state.redis.password))
+    return build_caches(
+        settings.cache,
+        kv=state.kv if settings.cache.backend == "redis" else None,
+        redis=redis_client,
+        redis_prefix=settings.state.redis.key_prefix,
+    )
 
 
 def create_app() -> AlfredApp:

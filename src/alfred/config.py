@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import os
 import re
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from alfred.cache.settings import CacheSettings
+from alfred.configbase import Price as Price
+from alfred.configbase import Strict
+from alfred.routing.settings import RateLimitSettings, RoutingSettings
+from alfred.state.settings import StateSettings
 from alfred.vault import VaultSettings
 
 ProviderKind = Literal[
@@ -50,10 +54,6 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 }
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 class ServerSettings(Strict):
     host: str = "127.0.0.1"
     port: int = Field(9090, ge=0, le=65535)
@@ -84,21 +84,6 @@ class ProviderSettings(Strict):
     optional: bool = Field(
         False, description="skip this provider (and its deployments) when its key is missing"
     )
-
-
-class Price(Strict):
-    """USD per 1M tokens (and per image); Decimal so money never touches floats."""
-
-    input_per_mtok: Decimal = Decimal(0)
-    output_per_mtok: Decimal = Decimal(0)
-    per_image: Decimal = Decimal(0)
-
-    @field_validator("input_per_mtok", "output_per_mtok", "per_image")
-    @classmethod
-    def _non_negative(cls, value: Decimal) -> Decimal:
-        if value < 0:
-            raise ValueError("prices cannot be negative")
-        return value
 
 
 class DeploymentSettings(Strict):
@@ -154,6 +139,10 @@ class Settings(BaseSettings):
     retries: int = Field(2, ge=0, le=10)
     pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     vault: VaultSettings | None = None
+    state: StateSettings = Field(default_factory=StateSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -184,6 +173,17 @@ class Settings(BaseSettings):
             for fallback in group.fallbacks:
                 if fallback not in names:
                     raise ValueError(f"models[{index}].fallbacks: unknown model group {fallback!r}")
+        group_names = set(names)
+        for rule in self.routing.rules:
+            if rule.group not in group_names:
+                raise ValueError(f"routing.rules[{rule.name}].group: unknown model group {rule.group!r}")
+        for where, groups in (
+            ("routing.group_strategies", self.routing.group_strategies),
+            ("routing.sla_ms", self.routing.sla_ms),
+        ):
+            for name in groups:
+                if name not in group_names:
+                    raise ValueError(f"{where}: unknown model group {name!r}")
         return self
 
 

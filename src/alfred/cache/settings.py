@@ -8,7 +8,7 @@ from typing import Literal, TypeVar
 
 from pydantic import Field, model_validator
 
-from alfred.config import Strict
+from alfred.configbase import Strict
 
 T = TypeVar("T")
 

@@ -26,6 +26,8 @@ class Identity:
     is_admin: bool = False
     allowed_models: frozenset[str] | None = None
     priority: bool = False
+    rpm_limit: int | None = None
+    tpm_limit: int | None = None
 
 
 @dataclass(slots=True)
@@ -44,6 +46,7 @@ class Call:
     provider: str | None = None
     provider_kind: str | None = None
     upstream_model: str | None = None
+    deployment_id: str | None = None
     attempts: int = 0
     # metering
     usage: Usage | None = None

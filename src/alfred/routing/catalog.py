@@ -6,7 +6,8 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alfred.config import DEFAULT_BASE_URLS, Price, ProviderSettings, Settings
+from alfred.config import DEFAULT_BASE_URLS, ProviderSettings, Settings
+from alfred.configbase import Price
 from alfred.errors import ModelNotFoundError
 from alfred.providers.base import Endpoint, ProviderAdapter
 from alfred.providers.registry import adapter_for

@@ -1,18 +1,28 @@
-"""The pipeline's handler: sends a call to the deployments the router plans, retrying before first byte."""
+"""The pipeline's handler: walks the router's plan past open breakers, retrying before the first byte.
+
+Each attempt asks the deployment's circuit breaker for a permit (an open breaker is skipped; one past
+its cooldown gets the single half-open probe), reports the outcome to the breaker and to the health
+tracker, and moves on to the next deployment on a retryable failure. A stream's outcome is known
+only when it ends, so streams report then; a failure after the first byte is never retried.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import random
 import time
+from collections.abc import AsyncIterator
 
-from alfred.errors import AlfredError, InvalidRequestError
+from alfred.errors import AlfredError, InvalidRequestError, ServiceUnavailableError
 from alfred.pipeline.call import Call, Result
+from alfred.providers.stream import ChunkStream
 from alfred.providers.transport import HttpTransport
 from alfred.providers.upstream_stream import UpstreamChunkStream
+from alfred.routing.breaker import CircuitBreaker, Permit
 from alfred.routing.catalog import Deployment
+from alfred.routing.health import DeploymentHealth
 from alfred.routing.router import Router
-from alfred.schema import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+from alfred.schema import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 
 
 class Dispatcher:
@@ -22,6 +32,8 @@ class Dispatcher:
         self,
         router: Router,
         transport: HttpTransport,
+        breaker: CircuitBreaker,
+        health: DeploymentHealth,
         *,
         retries: int = 2,
         backoff_s: float = 0.05,
@@ -29,6 +41,8 @@ class Dispatcher:
     ) -> None:
         self._router = router
         self._transport = transport
+        self._breaker = breaker
+        self._health = health
         self._retries = retries
         self._backoff_s = backoff_s
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
@@ -43,25 +57,62 @@ class Dispatcher:
                 code="model_not_supported",
             )
         call.model_group = group.name
-        plan = self._router.plan(call, group)
         last: AlfredError | None = None
-        for attempt, deployment in enumerate(plan[: self._retries + 1]):
-            if attempt:
-                await asyncio.sleep(self._backoff_s * (2 ** (attempt - 1)) * (0.5 + self._rng.random()))
-            call.attempts = attempt + 1
+        tried = 0
+        for deployment in self._router.plan(call, group):
+            if tried > self._retries:
+                break
+            permit = await self._breaker.allow(deployment.id)
+            if permit is None:
+                continue  # open: fast-fail this deployment without a request
+            if tried:
+                await asyncio.sleep(self._backoff_s * (2 ** (tried - 1)) * (0.5 + self._rng.random()))
+            tried += 1
+            call.attempts = tried
             call.provider = deployment.endpoint.provider
             call.provider_kind = deployment.endpoint.kind
             call.upstream_model = deployment.endpoint.model
+            call.deployment_id = deployment.id
             try:
-                return await self._attempt(call, deployment)
+                return await self._attempt(call, deployment, permit)
             except AlfredError as exc:
                 if not exc.retryable:
                     raise
                 last = exc
-        assert last is not None
-        raise last
+        if last is not None:
+            raise last
+        raise ServiceUnavailableError(
+            f"every deployment of model group '{group.name}' is unavailable (circuit open); retry later",
+            code="no_healthy_deployment",
+            headers={"retry-after": str(max(1, int(self._breaker.policy.cooldown_s)))},
+        )
 
-    async def _attempt(self, call: Call, deployment: Deployment) -> Result:
+    async def _attempt(self, call: Call, deployment: Deployment, permit: Permit) -> Result:
+        started = time.perf_counter_ns()
+        self._health.started(deployment.id)
+        try:
+            result = await self._send(call, deployment)
+        except AlfredError as exc:
+            # A refused request (4xx but 429) says nothing about the deployment's health.
+            healthy = not exc.retryable
+            self._health.finished(deployment.id, None, healthy)
+            await self._breaker.record(deployment.id, healthy, permit.probe)
+            raise
+        except BaseException:
+            self._health.finished(deployment.id, None, True)
+            raise
+        latency_ms = (time.perf_counter_ns() - started) / 1e6
+        if isinstance(result, ChatResponse | EmbeddingResponse):
+            self._health.finished(deployment.id, latency_ms, True)
+            await self._breaker.record(deployment.id, True, permit.probe)
+            return result
+        return ObservedStream(result, self, deployment, permit, latency_ms)
+
+    async def stream_ended(self, deployment: Deployment, permit: Permit, latency_ms: float, ok: bool) -> None:
+        self._health.finished(deployment.id, latency_ms if ok else None, ok)
+        await self._breaker.record(deployment.id, ok, permit.probe)
+
+    async def _send(self, call: Call, deployment: Deployment) -> Result:
         adapter = deployment.adapter
         endpoint = deployment.endpoint
         request = call.request
@@ -95,3 +146,36 @@ class Dispatcher:
             raise
         call.upstream_ns = time.perf_counter_ns() - started
         return stream
+
+
+class ObservedStream:
+    """Passes a stream through and reports its outcome to the breaker and health once it ends.
+
+    A stream cut after its first byte counts as the deployment's failure; a client that leaves
+    (cancellation) says nothing about the deployment and counts as a success.
+    """
+
+    def __init__(
+        self, inner: ChunkStream, dispatcher: Dispatcher, deployment: Deployment, permit: Permit, latency_ms: float
+    ) -> None:
+        self._inner = inner
+        self._dispatcher = dispatcher
+        self._deployment = deployment
+        self._permit = permit
+        self._latency_ms = latency_ms
+        self.complete = False
+
+    async def __aiter__(self) -> AsyncIterator[ChatChunk]:
+        ok = True
+        try:
+            async for chunk in self._inner:
+                yield chunk
+            self.complete = self._inner.complete
+        except AlfredError:
+            ok = False
+            raise
+        finally:
+            await asyncio.shield(self._dispatcher.stream_ended(self._deployment, self._permit, self._latency_ms, ok))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()

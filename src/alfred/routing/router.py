@@ -1,34 +1,44 @@
-"""Chooses the ordered list of deployments a call will try: its group's, then its fallbacks'."""
+"""Chooses the ordered list of deployments a call will try: intent rules pick the group, a strategy
+orders its deployments, then the fallback groups' deployments follow in order."""
 
 from __future__ import annotations
 
-import random
+from collections.abc import Mapping
 
 from alfred.pipeline.call import Call
 from alfred.routing.catalog import Deployment, ModelCatalog, ModelGroup
+from alfred.routing.intent import IntentRouter
+from alfred.routing.strategies import Strategy
 
 
 class Router:
-    """Weighted choice among a group's deployments, then the fallback groups' in order."""
+    """Group choice (intent rules, else the requested model) and deployment order (a strategy per group)."""
 
-    def __init__(self, catalog: ModelCatalog, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        catalog: ModelCatalog,
+        default_strategy: Strategy,
+        *,
+        group_strategies: Mapping[str, Strategy] | None = None,
+        intents: IntentRouter | None = None,
+    ) -> None:
         self._catalog = catalog
-        self._rng = rng or random.Random()  # noqa: S311 - load spreading, not security
+        self._default = default_strategy
+        self._strategies = dict(group_strategies or {})
+        self._intents = intents
 
     def group_for(self, call: Call) -> ModelGroup:
+        if self._intents is not None:
+            rule = self._intents.route(call)
+            if rule is not None:
+                call.notes["intent_rule"] = rule.name
+                return self._catalog.get(rule.group)
         return self._catalog.get(call.request.model)
 
     def plan(self, call: Call, group: ModelGroup) -> list[Deployment]:
-        plan = self._weighted_order(group.deployments)
+        plan = self._strategies.get(group.name, self._default).order(group.deployments)
         for name in group.fallbacks:
             if name in self._catalog:
-                plan.extend(self._weighted_order(self._catalog.get(name).deployments))
+                fallback = self._catalog.get(name)
+                plan.extend(self._strategies.get(name, self._default).order(fallback.deployments))
         return plan
-
-    def _weighted_order(self, deployments: tuple[Deployment, ...]) -> list[Deployment]:
-        if len(deployments) == 1:
-            return [deployments[0]]
-        # Efraimidis-Spirakis: a weighted random permutation in one pass.
-        keyed = [(self._rng.random() ** (1.0 / d.weight) if d.weight > 0 else -1.0, d) for d in deployments]
-        keyed.sort(key=lambda pair: pair[0], reverse=True)
-        return [d for _, d in keyed]

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from alfred.config import Strict
+from alfred.configbase import Strict
 from alfred.state.base import BreakerPolicy
 
 StrategyName = Literal["weighted", "least-latency", "cheapest-within-sla", "least-busy"]

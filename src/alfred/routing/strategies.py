@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
-from alfred.config import Price
+from alfred.configbase import Price
 from alfred.routing.catalog import Deployment
 from alfred.routing.health import DeploymentHealth
 from alfred.routing.settings import StrategyName

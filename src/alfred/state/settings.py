@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from alfred.config import Strict
+from alfred.configbase import Strict
 
 
 class RedisSettings(Strict):
