@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic
+EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic,otel,kafka
 
 .PHONY: run test install lint typecheck clean
 

@@ -11,7 +11,12 @@ from alfred.api.anthropic import MessagesEndpoint
 from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
 from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
+from alfred.api.metrics_endpoint import MetricsEndpoint
 from alfred.api.routes import PathRouter, wrap_outer
+from alfred.observability.logging import RequestLog
+from alfred.observability.metrics import GatewayMetrics
+from alfred.observability.tracing import Tracing
+from alfred.pipeline.metrics import MetricsStage
 from alfred.cache.build import Caches, build_caches
 from alfred.config import Settings, load_settings
 from alfred.pipeline import Pipeline, Stage
@@ -105,9 +110,22 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     settings, builtin_mock = _with_builtin_mock(settings)
     resolver = resolver or secret_resolver(settings.vault)
     catalog = ModelCatalog.from_settings(settings, resolver)
-    transport = HttpTransport()
+    obs = settings.observability
+    tracing = Tracing(obs.tracing)
+    transport = tracing.transport()
+    metrics = GatewayMetrics(
+        obs.metrics,
+        groups=[g.name for g in catalog.groups()],
+        deployments=[(d.group, d.endpoint.provider, d.endpoint.model) for g in catalog.groups() for d in g.deployments],
+    )
     state = build_backend(settings.state, password=resolver.resolve(settings.state.redis.password))
-    routing = build_routing(settings, catalog, transport, state)
+    routing = build_routing(
+        settings,
+        catalog,
+        transport,
+        state,
+        on_transition=lambda t: metrics.breaker_transition(t.key, t.source, t.target),
+    )
     key_secret = (resolver.resolve(settings.key_hash_secret) or "").encode()
     caches = _build_caches(settings, state, resolver)
     stages: dict[str, Stage | None] = {
@@ -117,10 +135,11 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         "auth": None,
         "quota": None,
         "safety": None,
-        "metrics": None,
+        "metrics": MetricsStage(metrics) if obs.metrics.enabled else None,
         "cache": CacheStage(settings.cache, caches.exact, caches.semantic) if settings.cache.enabled else None,
         "timeout": TimeoutStage(settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s),
     }
+    stages = tracing.stages(stages)
     pipeline = build_pipeline(settings.pipeline.order, stages, MeteredHandler(routing.dispatcher))
     components = Components(settings, catalog, transport, pipeline, state, routing)
     components.startup.append(transport.start)
@@ -129,6 +148,8 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         components.startup.append(caches.start)
         components.shutdown.append(caches.close)
     components.shutdown.append(state.close)
+    request_log = RequestLog(obs.logging)
+    components.shutdown.extend([metrics.aclose, tracing.aclose, request_log.aclose])
 
     limits = settings.server
     chat = ChatCompletionsEndpoint(pipeline, limits)
@@ -142,13 +163,15 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         ("GET", "/health/live"): health,
         ("GET", "/health/ready"): health,
     }
+    if obs.metrics.enabled:
+        exact[("GET", obs.metrics.path)] = MetricsEndpoint(metrics)
     prefixes: list[tuple[str, str, Any]] = [("GET", "/v1/models/", ModelsEndpoint(catalog))]
     if builtin_mock:
         from alfred.mock.app import MountedMock, build_mock_app
 
         mock = MountedMock(build_mock_app(), BUILTIN_MOCK_PATH)
         prefixes.extend((method, BUILTIN_MOCK_PATH + "/", mock) for method in ("POST", "GET", "DELETE"))
-    http_app = wrap_outer(PathRouter(exact, prefixes), limits.cors_origins)
+    http_app = wrap_outer(PathRouter(exact, prefixes), limits.cors_origins, request_log)
     return AlfredApp(http_app, components)
 
 

@@ -56,6 +56,9 @@ def serve(
     )
     settings = settings.model_copy(update={"server": server})
     _configure_logging(log_level)
+    from alfred.observability.multiprocess import prepare_multiprocess
+
+    prepare_multiprocess(settings.observability.metrics, server.workers)  # before prometheus_client loads
     if config is not None:
         os.environ["ALFRED_CONFIG"] = str(config.resolve())
     # Overrides reach worker processes through the environment, which load_settings reads.

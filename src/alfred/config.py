@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from alfred.cache.settings import CacheSettings
 from alfred.configbase import Price as Price
 from alfred.configbase import Strict
+from alfred.observability.settings import ObservabilitySettings
 from alfred.routing.settings import RateLimitSettings, RoutingSettings
 from alfred.state.settings import StateSettings
 from alfred.vault import VaultSettings
@@ -143,6 +144,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @classmethod
     def settings_customise_sources(

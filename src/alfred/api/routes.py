@@ -12,6 +12,7 @@ from alfred.api.middleware.access_log import AccessLogMiddleware
 from alfred.api.middleware.recover import RecoverMiddleware
 from alfred.api.middleware.request_id import RequestIDMiddleware, request_id_of
 from alfred.errors import AlfredError, NotFoundError
+from alfred.observability.logging import RequestLog
 
 ASGIApp = Any
 
@@ -61,7 +62,7 @@ class PathRouter:
         await send_error(send, error, request_id_of(scope))
 
 
-def wrap_outer(app: ASGIApp, cors_origins: list[str]) -> ASGIApp:
+def wrap_outer(app: ASGIApp, cors_origins: list[str], request_log: RequestLog | None = None) -> ASGIApp:
     """The seed's outer chain, outermost first: Recover → RequestID → Logger → CORS."""
     if cors_origins:
         app = CORSMiddleware(
@@ -72,6 +73,6 @@ def wrap_outer(app: ASGIApp, cors_origins: list[str]) -> ASGIApp:
             expose_headers=["x-request-id", "x-alfred-model", "x-alfred-provider", "x-alfred-cost"],
             allow_credentials=False,
         )
-    app = AccessLogMiddleware(app)
+    app = AccessLogMiddleware(app, request_log)
     app = RequestIDMiddleware(app)
     return RecoverMiddleware(app)

@@ -135,12 +135,18 @@ class RequestLog:
     def __init__(self, settings: LoggingSettings, writer: LineWriter | None = None) -> None:
         self.settings = settings
         self._writer = writer or LineWriter(sys.stderr.buffer)
-        self.enabled = settings.requests and logging.getLevelName(settings.level.upper()) <= logging.INFO
+        # The stdlib level (``--log-level``, ``configure_logging``) switches request lines on and off.
+        self._gate = logging.getLogger("alfred.access")
         self._log = structlog.wrap_logger(
             self._writer,
             processors=[structlog.processors.add_log_level, _Clock(), _render],
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
         ).bind(logger="alfred.access")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether request lines are written: ``logging.requests`` on and the level at info or below."""
+        return self.settings.requests and self._gate.isEnabledFor(logging.INFO)
 
     def write(self, fields: dict[str, Any]) -> None:
         if self.enabled:
