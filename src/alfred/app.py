@@ -24,6 +24,7 @@ from alfred.pipeline.build import build_pipeline
 from alfred.pipeline.cache import CacheStage
 from alfred.pipeline.metering import MeteredHandler
 from alfred.pipeline.rate_limit import RateLimitStage
+from alfred.pipeline.safety import SafetyStage
 from alfred.pipeline.timeout import TimeoutStage
 from alfred.providers.transport import HttpTransport
 from alfred.routing.build import Routing, build_routing
@@ -134,7 +135,7 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         else None,
         "auth": None,
         "quota": None,
-        "safety": None,
+        "safety": SafetyStage(settings.safety) if settings.safety.enabled else None,
         "metrics": MetricsStage(metrics) if obs.metrics.enabled else None,
         "cache": CacheStage(settings.cache, caches.exact, caches.semantic) if settings.cache.enabled else None,
         "timeout": TimeoutStage(settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s),

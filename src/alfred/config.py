@@ -22,6 +22,7 @@ from alfred.configbase import Price as Price
 from alfred.configbase import Strict
 from alfred.observability.settings import ObservabilitySettings
 from alfred.routing.settings import RateLimitSettings, RoutingSettings
+from alfred.safety.settings import SafetySettings
 from alfred.state.settings import StateSettings
 from alfred.vault import VaultSettings
 
@@ -144,6 +145,7 @@ class Settings(BaseSettings):
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @classmethod

@@ -1,0 +1,40 @@
+"""The safety pipeline: PII, secrets and prompt-injection detection, masking and per-team policy.
+
+``Scanner`` scans a whole request; ``PolicyBook`` resolves a caller's policy from ``SafetySettings``;
+``Masker``/``Restorer`` swap values for typed placeholders and back. The pipeline stage that applies
+all of this lives in ``alfred.pipeline.safety``.
+"""
+
+from alfred.safety.findings import Signal, Span
+from alfred.safety.injection import InjectionResult, InjectionScorer
+from alfred.safety.masking import Masker, Restorer, StreamRestorer
+from alfred.safety.pii import PII_KINDS, PiiRecognizer
+from alfred.safety.policy import DetectorPolicy, Policy, PolicyBook
+from alfred.safety.scanner import Location, Scanner, ScanReport, TextFindings
+from alfred.safety.secrets import SECRET_KINDS, SecretRecognizer
+from alfred.safety.settings import PolicyOverride, SafetySettings
+from alfred.safety.streaming import RestoringStream
+
+__all__ = [
+    "PII_KINDS",
+    "SECRET_KINDS",
+    "DetectorPolicy",
+    "InjectionResult",
+    "InjectionScorer",
+    "Location",
+    "Masker",
+    "PiiRecognizer",
+    "Policy",
+    "PolicyBook",
+    "PolicyOverride",
+    "Restorer",
+    "RestoringStream",
+    "SafetySettings",
+    "ScanReport",
+    "Scanner",
+    "SecretRecognizer",
+    "Signal",
+    "Span",
+    "StreamRestorer",
+    "TextFindings",
+]
