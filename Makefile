@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic,otel,kafka
+EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic,otel,kafka,s3,diffusion,space
 
 .PHONY: run test install lint typecheck clean
 

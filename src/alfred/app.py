@@ -10,19 +10,20 @@ from typing import Any
 from alfred.api.anthropic import MessagesEndpoint
 from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
-from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
 from alfred.api.metrics_endpoint import MetricsEndpoint
+from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
 from alfred.api.routes import PathRouter, wrap_outer
+from alfred.cache.build import Caches, build_caches
+from alfred.config import Settings, load_settings
+from alfred.images.build import ImageRuntime
 from alfred.observability.logging import RequestLog
 from alfred.observability.metrics import GatewayMetrics
 from alfred.observability.tracing import Tracing
-from alfred.pipeline.metrics import MetricsStage
-from alfred.cache.build import Caches, build_caches
-from alfred.config import Settings, load_settings
 from alfred.pipeline import Pipeline, Stage
 from alfred.pipeline.build import build_pipeline
 from alfred.pipeline.cache import CacheStage
 from alfred.pipeline.metering import MeteredHandler
+from alfred.pipeline.metrics import MetricsStage
 from alfred.pipeline.rate_limit import RateLimitStage
 from alfred.pipeline.safety import SafetyStage
 from alfred.pipeline.timeout import TimeoutStage
@@ -35,8 +36,7 @@ from alfred.vault import secret_resolver
 
 log = logging.getLogger("alfred")
 
-BUILTIN_MOCK = "builtin-mock"  # a base_url prefix: the mock upstream mounted in this very server
-BUILTIN_MOCK_PATH = "/_demo_upstream"
+BUILTIN_MOCK = "builtin-mock"  # a base_url prefix: the mock upstream run inside this very process
 
 
 @dataclass
@@ -49,6 +49,7 @@ class Components:
     pipeline: Pipeline
     state: StateBackend
     routing: Routing
+    images: ImageRuntime | None = None
     startup: list[Any] = field(default_factory=list)
     shutdown: list[Any] = field(default_factory=list)
 
@@ -91,24 +92,47 @@ class AlfredApp:
                 return
 
 
-def _with_builtin_mock(settings: Settings) -> tuple[Settings, bool]:
-    """Point ``builtin-mock…`` base URLs at the mock upstream mounted in this server."""
-    uses = any((p.base_url or "").startswith(BUILTIN_MOCK) for p in settings.providers.values())
-    if not uses:
-        return settings, False
-    base = f"http://127.0.0.1:{settings.server.port}{BUILTIN_MOCK_PATH}"
+def _uses_builtin_mock(settings: Settings) -> bool:
+    def mocked(value: object) -> bool:
+        return isinstance(value, str) and value.startswith(BUILTIN_MOCK)
+
+    return any(mocked(p.base_url) for p in settings.providers.values()) or any(
+        mocked(b.options.get("base_url")) for b in settings.images.backends.values()
+    )
+
+
+def _with_builtin_mock(settings: Settings, url: str) -> Settings:
+    """Point ``builtin-mock…`` base URLs (providers and image backends) at the embedded mock."""
+
+    def swap(value: str) -> str:
+        return url + value[len(BUILTIN_MOCK) :] if value.startswith(BUILTIN_MOCK) else value
+
     providers = {
-        name: p.model_copy(update={"base_url": base + (p.base_url or "")[len(BUILTIN_MOCK) :]})
-        if (p.base_url or "").startswith(BUILTIN_MOCK)
-        else p
+        name: p.model_copy(update={"base_url": swap(p.base_url)}) if p.base_url else p
         for name, p in settings.providers.items()
     }
-    return settings.model_copy(update={"providers": providers}), True
+    backends = {
+        name: b.model_copy(update={"options": {**b.options, "base_url": swap(str(b.options["base_url"]))}})
+        if isinstance(b.options.get("base_url"), str)
+        else b
+        for name, b in settings.images.backends.items()
+    }
+    images = settings.images.model_copy(update={"backends": backends})
+    return settings.model_copy(update={"providers": providers, "images": images})
+
+
+def _public_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
 
 
 def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> AlfredApp:
     """Wire the gateway from settings."""
-    settings, builtin_mock = _with_builtin_mock(settings)
+    embedded_mock = None
+    if _uses_builtin_mock(settings):
+        from alfred.mock.embedded import EmbeddedMock
+
+        embedded_mock = EmbeddedMock()
+        settings = _with_builtin_mock(settings, embedded_mock.url)
     resolver = resolver or secret_resolver(settings.vault)
     catalog = ModelCatalog.from_settings(settings, resolver)
     obs = settings.observability
@@ -167,11 +191,26 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     if obs.metrics.enabled:
         exact[("GET", obs.metrics.path)] = MetricsEndpoint(metrics)
     prefixes: list[tuple[str, str, Any]] = [("GET", "/v1/models/", ModelsEndpoint(catalog))]
-    if builtin_mock:
-        from alfred.mock.app import MountedMock, build_mock_app
+    if settings.images.enabled and settings.images.models:
+        from alfred.composition.images import build_images
 
-        mock = MountedMock(build_mock_app(), BUILTIN_MOCK_PATH)
-        prefixes.extend((method, BUILTIN_MOCK_PATH + "/", mock) for method in ("POST", "GET", "DELETE"))
+        images = build_images(
+            settings.images,
+            settings.storage,
+            state=state,
+            transport=transport,
+            resolver=resolver,
+            max_body_bytes=limits.max_body_bytes,
+            public_origin=f"http://{_public_host(limits.host)}:{limits.port}",
+        )
+        exact.update(images.exact)
+        prefixes.extend(images.prefixes)
+        components.startup.append(images.runtime.start)
+        components.shutdown.insert(0, images.runtime.stop)
+        components.images = images.runtime
+    if embedded_mock is not None:
+        components.startup.insert(0, embedded_mock.start)
+        components.shutdown.append(embedded_mock.stop)
     http_app = wrap_outer(PathRouter(exact, prefixes), limits.cors_origins, request_log)
     return AlfredApp(http_app, components)
 

@@ -22,7 +22,9 @@ from alfred.configbase import Price as Price
 from alfred.configbase import Strict
 from alfred.observability.settings import ObservabilitySettings
 from alfred.routing.settings import RateLimitSettings, RoutingSettings
+from alfred.images.settings import ImageSettings
 from alfred.safety.settings import SafetySettings
+from alfred.storage.settings import LocalStorageSettings, StorageSettings
 from alfred.state.settings import StateSettings
 from alfred.vault import VaultSettings
 
@@ -146,6 +148,8 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    images: ImageSettings = Field(default_factory=ImageSettings)
+    storage: StorageSettings = Field(default_factory=LocalStorageSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
 
     @classmethod

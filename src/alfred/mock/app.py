@@ -14,8 +14,11 @@ from alfred.mock import anthropic as anthropic_mock
 from alfred.mock import bedrock as bedrock_mock
 from alfred.mock import cohere as cohere_mock
 from alfred.mock import gemini as gemini_mock
+from alfred.mock import gradio as gradio_mock
 from alfred.mock import ollama as ollama_mock
 from alfred.mock import openai as openai_mock
+from alfred.mock import openai_images as openai_images_mock
+from alfred.mock import replicate as replicate_mock
 from alfred.mock.state import Fault, MockState
 
 
@@ -64,7 +67,17 @@ def build_mock_app(state: MockState | None = None) -> Starlette:
 
 
 def _provider_modules() -> list[Any]:
-    return [openai_mock, anthropic_mock, bedrock_mock, gemini_mock, cohere_mock, ollama_mock]
+    return [
+        openai_mock,
+        anthropic_mock,
+        bedrock_mock,
+        gemini_mock,
+        cohere_mock,
+        ollama_mock,
+        openai_images_mock,
+        replicate_mock,
+        gradio_mock,
+    ]
 
 
 class MountedMock:

@@ -21,11 +21,11 @@ from alfred.pipeline import Pipeline
 from alfred.pipeline.cache import CacheStage
 from alfred.pipeline.metering import MeteredHandler
 from alfred.providers.transport import HttpTransport
+from alfred.routing.build import build_routing
 from alfred.routing.catalog import ModelCatalog
-from alfred.routing.dispatch import Dispatcher
-from alfred.routing.router import Router
 from alfred.schema import ChatResponse
 from alfred.secrets import SecretResolver
+from alfred.state import memory_backend
 
 
 @pytest.fixture
@@ -34,7 +34,8 @@ async def pipeline(mock_url: str) -> AsyncIterator[Pipeline]:
     settings = load_settings(ROOT / "examples" / "mock.yaml", environ=env)
     transport = HttpTransport()
     await transport.start()
-    dispatcher = Dispatcher(Router(ModelCatalog.from_settings(settings, SecretResolver())), transport, retries=0)
+    catalog = ModelCatalog.from_settings(settings, SecretResolver())
+    dispatcher = build_routing(settings.model_copy(update={"retries": 0}), catalog, transport, memory_backend()).dispatcher
     stage = CacheStage(CacheSettings(enabled=True), ExactCache(LruStore(100, 1 << 22)))
     try:
         yield Pipeline([stage], MeteredHandler(dispatcher))
