@@ -78,15 +78,3 @@ def _provider_modules() -> list[Any]:
         replicate_mock,
         gradio_mock,
     ]
-
-
-class MountedMock:
-    """The mock app served under a path prefix of another server (the demo's built-in upstream)."""
-
-    def __init__(self, app: Starlette, prefix: str) -> None:
-        self._app = app
-        self._prefix = prefix
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        path = scope["path"][len(self._prefix) :] or "/"
-        await self._app({**scope, "path": path, "raw_path": path.encode(), "root_path": ""}, receive, send)
