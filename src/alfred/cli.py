@@ -97,6 +97,30 @@ def serve(
         uvicorn.run(application, **uvicorn_kwargs)  # type: ignore[arg-type]
 
 
+@app.command()
+def worker(
+    config: ConfigOption = None,
+    log_level: Annotated[str, typer.Option(help="debug | info | warning")] = "info",
+) -> None:
+    """Run image workers only: consume the primary queue (share Redis with the gateways)."""
+    import asyncio
+
+    from alfred.worker_process import run_worker
+
+    settings = _load(config)
+    _configure_logging(log_level)
+    if settings.images.queue.backend == "memory":
+        console.print(
+            "[yellow]images.queue.backend is memory: this worker sees only its own jobs; "
+            "use redis to share the queue with gateways[/yellow]"
+        )
+    try:
+        asyncio.run(run_worker(settings))
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command("mock-upstream")
 def mock_upstream(
     port: Annotated[int, typer.Option(help="port to listen on")] = 9999,

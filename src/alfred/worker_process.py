@@ -1,0 +1,49 @@
+"""``alfred worker``: a process that only consumes the primary image queue (no HTTP server).
+
+It builds the same image runtime as the gateway with ``run_workers=True`` and runs until SIGTERM or
+SIGINT, then stops its workers gracefully (in-flight jobs are finished or left for reclaim).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from alfred.composition.images import build_images
+from alfred.config import Settings
+from alfred.providers.transport import HttpTransport
+from alfred.state import build_backend
+from alfred.vault import secret_resolver
+
+log = logging.getLogger("alfred.worker")
+
+
+async def run_worker(settings: Settings) -> None:
+    if not settings.images.models:
+        raise ValueError("the config defines no image models (images.models): nothing to work on")
+    resolver = secret_resolver(settings.vault)
+    state = build_backend(settings.state, password=resolver.resolve(settings.state.redis.password))
+    transport = HttpTransport()
+    await transport.start()
+    parts = build_images(
+        settings.images,
+        settings.storage,
+        state=state,
+        transport=transport,
+        resolver=resolver,
+        max_body_bytes=settings.server.max_body_bytes,
+        run_workers=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await parts.runtime.start()
+    log.info("image worker running", extra={"alfred": {"workers": len(parts.runtime.workers)}})
+    try:
+        await stop.wait()
+    finally:
+        await parts.runtime.stop()
+        await transport.close()
+        await state.close()
