@@ -26,7 +26,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/alfred serve --config examples/demo.yaml
 
-test: $(STAMP) $(BIN)/helm
+sdk/node/node_modules/.package-lock.json: sdk/node/package-lock.json
+	cd sdk/node && npm ci --no-audit --no-fund --silent
+
+test: $(STAMP) $(BIN)/helm sdk/node/node_modules/.package-lock.json
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

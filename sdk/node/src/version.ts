@@ -1,0 +1,1 @@
+export const VERSION = "0.1.0"; // kept equal to sdk/VERSION (the tests check it)
