@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic,otel,kafka,s3,diffusion,space
 
-.PHONY: run test install lint typecheck clean
+.PHONY: run test install lint typecheck clean web-test
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ run: $(STAMP)
 sdk/node/node_modules/.package-lock.json: sdk/node/package-lock.json
 	cd sdk/node && npm ci --no-audit --no-fund --silent
 
-test: $(STAMP) $(BIN)/helm sdk/node/node_modules/.package-lock.json
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --silent
+
+web-test: web/node_modules/.package-lock.json
+	cd web && npm test
+
+test: $(STAMP) $(BIN)/helm sdk/node/node_modules/.package-lock.json web-test
 	$(BIN)/pytest -q
 
 lint: $(STAMP)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alfred.api.anthropic import MessagesEndpoint
+from alfred.api.console import ConsoleEndpoint
 from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
 from alfred.api.metrics_endpoint import MetricsEndpoint
@@ -208,6 +209,8 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         components.startup.append(images.runtime.start)
         components.shutdown.insert(0, images.runtime.stop)
         components.images = images.runtime
+    console = ConsoleEndpoint()
+    prefixes.extend([("GET", "/console", console), ("HEAD", "/console", console)])
     if embedded_mock is not None:
         components.startup.insert(0, embedded_mock.start)
         components.shutdown.append(embedded_mock.stop)
