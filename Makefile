@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic,otel,kafka,s3,diffusion,space
+EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic,otel,kafka,s3,diffusion,space,simulate
 
-.PHONY: run test install lint typecheck clean web-test
+.PHONY: run test install lint typecheck clean web-test security audit lock
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +41,22 @@ test: $(STAMP) $(BIN)/helm sdk/node/node_modules/.package-lock.json web-test
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+
+# bandit (each ignore carries its reason inline) and detect-secrets against the committed baseline.
+# pip-audit needs the online advisory databases, so it is `make audit`, not part of CI (SECURITY.md).
+security: $(STAMP)
+	$(BIN)/bandit -q -c bandit.yaml -r src
+	git ls-files -z | xargs -0 $(BIN)/detect-secrets-hook --baseline .secrets.baseline
+
+audit: $(STAMP)
+	$(BIN)/pip-audit -r requirements.lock --require-hashes --disable-pip
+
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes -o requirements.lock
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

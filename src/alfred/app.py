@@ -12,6 +12,10 @@ from alfred.api.console import ConsoleEndpoint
 from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
 from alfred.api.metrics_endpoint import MetricsEndpoint
+from alfred.api.middleware.security_headers import SecurityHeadersMiddleware
+from alfred.api.openapi import PATH as OPENAPI_PATH
+from alfred.api.openapi import OpenAPIEndpoint
+from alfred.pipeline.stream_limit import StreamLimitStage
 from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
 from alfred.api.routes import PathRouter, wrap_outer
 from alfred.cache.build import Caches, build_caches
@@ -123,7 +127,7 @@ def _with_builtin_mock(settings: Settings, url: str) -> Settings:
 
 
 def _public_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - comparing, not binding
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104  # nosec B104 - comparing, not binding
 
 
 def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> AlfredApp:
@@ -160,6 +164,9 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         else None,
         "auth": None,
         "quota": None,
+        "stream_limit": StreamLimitStage(state.kv, settings.stream_limit, key_hash_secret=key_secret)
+        if settings.stream_limit.enabled
+        else None,
         "safety": SafetyStage(settings.safety) if settings.safety.enabled else None,
         "metrics": MetricsStage(metrics) if obs.metrics.enabled else None,
         "cache": CacheStage(settings.cache, caches.exact, caches.semantic) if settings.cache.enabled else None,
@@ -188,6 +195,7 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         ("GET", "/v1/models"): ModelsEndpoint(catalog),
         ("GET", "/health/live"): health,
         ("GET", "/health/ready"): health,
+        ("GET", OPENAPI_PATH): OpenAPIEndpoint.for_deployment(limits, auth_required=stages.get("auth") is not None),
     }
     if obs.metrics.enabled:
         exact[("GET", obs.metrics.path)] = MetricsEndpoint(metrics)
@@ -214,7 +222,12 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     if embedded_mock is not None:
         components.startup.insert(0, embedded_mock.start)
         components.shutdown.append(embedded_mock.stop)
-    http_app = wrap_outer(PathRouter(exact, prefixes), limits.cors_origins, request_log)
+    http_app = wrap_outer(
+        SecurityHeadersMiddleware(PathRouter(exact, prefixes)),
+        limits.cors_origins,
+        request_log,
+        cors_allow_credentials=limits.cors_allow_credentials,
+    )
     return AlfredApp(http_app, components)
 
 

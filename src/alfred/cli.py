@@ -14,6 +14,7 @@ from rich.table import Table
 
 from alfred.config import ConfigError, Settings, load_settings
 from alfred.diagrams.command import diagram
+from alfred.simulate.command import simulate
 
 app = typer.Typer(help="Alfred, an AI gateway. Run `alfred serve` to start it.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -50,6 +51,8 @@ def serve(
     """Start the gateway."""
     import uvicorn
 
+    from alfred.api.http_protocol import ConnectionLimits, guarded_http
+
     settings = _load(config)
     server = settings.server.model_copy(
         update={k: v for k, v in {"host": host, "port": port, "workers": workers}.items() if v is not None}
@@ -83,7 +86,9 @@ def serve(
         host=server.host,
         port=server.port,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        http=guarded_http(
+            ConnectionLimits(server.max_header_bytes, server.header_timeout_s, server.body_timeout_s)
+        ),
         log_level="warning",
         access_log=False,
         lifespan="on",
@@ -174,6 +179,7 @@ def check_config(file: Annotated[Path, typer.Argument(help="the YAML file to val
 
 
 app.command()(diagram)
+app.command()(simulate)
 
 
 def main() -> None:

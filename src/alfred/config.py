@@ -21,6 +21,7 @@ from alfred.cache.settings import CacheSettings
 from alfred.configbase import Price as Price
 from alfred.configbase import Strict
 from alfred.observability.settings import ObservabilitySettings
+from alfred.pipeline.stream_limit import StreamLimitSettings
 from alfred.routing.settings import RateLimitSettings, RoutingSettings
 from alfred.images.settings import ImageSettings
 from alfred.safety.settings import SafetySettings
@@ -66,6 +67,10 @@ class ServerSettings(Strict):
     max_messages: int = Field(2048, ge=1)
     max_n: int = Field(16, ge=1)
     cors_origins: list[str] = Field(default_factory=list)
+    cors_allow_credentials: bool = Field(False, description="never with '*' in cors_origins")
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="request line + headers; larger: 431")
+    header_timeout_s: float = Field(10.0, gt=0, description="to receive a request's head; slower: 408")
+    body_timeout_s: float = Field(60.0, gt=0, description="to receive a request's body; slower: 408")
 
 
 class TimeoutSettings(Strict):
@@ -119,7 +124,7 @@ class PipelineSettings(Strict):
     """Which stages run, in which order, and the request-level deadline."""
 
     order: list[str] = Field(
-        default_factory=lambda: ["rate_limit", "auth", "quota", "safety", "metrics", "cache", "timeout"],
+        default_factory=lambda: ["rate_limit", "auth", "quota", "stream_limit", "safety", "metrics", "cache", "timeout"],
         description="stage names, outermost first (the seed's order by default)",
     )
     request_timeout_s: float = Field(
@@ -148,6 +153,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
+    stream_limit: StreamLimitSettings = Field(default_factory=StreamLimitSettings)
     images: ImageSettings = Field(default_factory=ImageSettings)
     storage: StorageSettings = Field(default_factory=LocalStorageSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
@@ -244,6 +250,13 @@ def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | 
 
 def load_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> Settings:
     """Read, expand and validate a config file; raise ``ConfigError`` naming file:line and key."""
+    try:
+        return _load_settings(path, environ)
+    except RecursionError:
+        raise ConfigError(f"{path}: the YAML is nested too deeply to be a config") from None
+
+
+def _load_settings(path: str | Path | None, environ: dict[str, str] | None) -> Settings:
     env = dict(os.environ) if environ is None else environ
     if path is None:
         try:
@@ -253,6 +266,8 @@ def load_settings(path: str | Path | None, environ: dict[str, str] | None = None
     file = Path(path)
     try:
         text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start}); save the config as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read config ({exc.strerror}); check the path") from exc
     try:

@@ -62,8 +62,19 @@ class PathRouter:
         await send_error(send, error, request_id_of(scope))
 
 
-def wrap_outer(app: ASGIApp, cors_origins: list[str], request_log: RequestLog | None = None) -> ASGIApp:
+def wrap_outer(
+    app: ASGIApp,
+    cors_origins: list[str],
+    request_log: RequestLog | None = None,
+    *,
+    cors_allow_credentials: bool = False,
+) -> ASGIApp:
     """The seed's outer chain, outermost first: Recover → RequestID → Logger → CORS."""
+    if cors_allow_credentials and "*" in cors_origins:
+        # Starlette would answer such a preflight by echoing any Origin with credentials allowed.
+        raise ValueError(
+            "server.cors_origins: '*' cannot be combined with cors_allow_credentials; list the origins"
+        )
     if cors_origins:
         app = CORSMiddleware(
             app,
@@ -71,7 +82,7 @@ def wrap_outer(app: ASGIApp, cors_origins: list[str], request_log: RequestLog | 
             allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
             allow_headers=["authorization", "content-type", "x-api-key", "x-request-id", "x-alfred-*"],
             expose_headers=["x-request-id", "x-alfred-model", "x-alfred-provider", "x-alfred-cost"],
-            allow_credentials=False,
+            allow_credentials=cors_allow_credentials,
         )
     app = AccessLogMiddleware(app, request_log)
     app = RequestIDMiddleware(app)

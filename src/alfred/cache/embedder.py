@@ -89,7 +89,7 @@ class MiniLMEmbedder:
         # The shipped tokenizer pads every input to 128; pad to the batch's longest instead (faster)
         # and truncate where sentence-transformers does (max_seq_length 256).
         tokenizer.enable_truncation(max_tokens)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a token, not a password
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106  # nosec B106 - a token, not a password
         self._tokenizer = tokenizer
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = intra_op_threads

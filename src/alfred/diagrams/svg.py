@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape, quoteattr  # nosec B406 - escapes SVG we write; nothing is parsed
 
 FONT = "DejaVu Sans, Helvetica, Arial, sans-serif"
 TEXT = "#2c3e50"

@@ -78,9 +78,11 @@ class PresetDefinition(BaseModel):
 
     @model_validator(mode="after")
     def _template_names_fields(self) -> PresetDefinition:
-        for _, name, _, _ in string.Formatter().parse(self.prompt):
+        for _, name, spec, conversion in string.Formatter().parse(self.prompt):
             if name is not None and name not in self.fields:
                 raise ValueError(f"prompt template names {{{name}}}, which is not a field")
+            if spec or conversion:  # "{a!x}", "{a:d}", "{a:{b}}" would fail (or balloon) at request time
+                raise ValueError(f"prompt template field {{{name}}} takes no format spec or conversion")
         return self
 
 

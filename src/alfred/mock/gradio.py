@@ -158,7 +158,7 @@ def routes(state: MockState) -> list[BaseRoute]:
             png = render_png(image_key(prompt, seed, index, width, height), width, height)
             digest = hashlib.sha256(png).hexdigest()
             name = f"{digest[:32]}-{seed + index}.png"
-            path = f"/tmp/gradio/{digest}/{name}"  # noqa: S108 - a path Gradio would report, never opened
+            path = f"/tmp/gradio/{digest}/{name}"  # noqa: S108  # nosec B108 - a path Gradio would report, never opened
             files[path] = png
             while len(files) > MAX_FILES:
                 files.popitem(last=False)

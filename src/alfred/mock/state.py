@@ -57,7 +57,7 @@ class MockState:
     last_path: str | None = None
     last_headers: dict[str, str] = field(default_factory=dict)
     in_flight: int = 0
-    rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311 - test faults
+    rng: random.Random = field(default_factory=lambda: random.Random(7))  # noqa: S311  # nosec B311 - test faults
 
     def record(self, path: str, body: Any, headers: dict[str, str]) -> None:
         self.requests[path] += 1

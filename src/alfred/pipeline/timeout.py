@@ -37,7 +37,7 @@ class TimeoutStage:
             value = float(asked)
         except ValueError:
             raise InvalidRequestError(f"{HEADER} must be a number of seconds", param=HEADER) from None
-        if value <= 0:
+        if not value > 0:  # NaN included: "nan" parses, and asyncio.timeout(nan) was a 500
             raise InvalidRequestError(f"{HEADER} must be positive", param=HEADER)
         return min(value, self._max_s)
 

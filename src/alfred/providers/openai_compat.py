@@ -29,7 +29,7 @@ from alfred.schema import (
 _json_encoder = msgspec.json.Encoder()
 _chunk_decoder = msgspec.json.Decoder(dict[str, Any])
 _response_decoder = msgspec.json.Decoder(ChatResponse)
-_finish_reason_aliases = {"eos": "stop", "eos_token": "stop", "end_turn": "stop", "length": "length"}
+_finish_reason_aliases = {"eos": "stop", "eos_token": "stop", "end_turn": "stop", "length": "length"}  # nosec B105 - finish reasons, not passwords
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,7 @@ class ReplicateBackend:
         self.price_per_image = options.price_per_image
         self._transport = transport
         self._base = options.base_url.rstrip("/")
-        self._rng = rng or random.Random()  # noqa: S311 - backoff jitter, not security
+        self._rng = rng or random.Random()  # noqa: S311  # nosec B311 - backoff jitter, not security
         self._in_flight: dict[str, str] = {}  # prediction id → its cancel URL
         self._cancelled: set[str] = set()
         self._downloader = ImageDownloader(

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from alfred.errors import AuthenticationError
 
 DEFAULT_TOLERANCE_S = 300  # five minutes, the Standard Webhooks recommendation
-_SECRET_PREFIX = "whsec_"  # noqa: S105 - the scheme prefix, not a secret
+_SECRET_PREFIX = "whsec_"  # noqa: S105  # nosec B105 - the scheme prefix, not a secret
 
 
 def _key(secret: str) -> bytes:

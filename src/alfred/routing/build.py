@@ -38,7 +38,7 @@ def build_routing(
     on_transition: Callable[[Transition], None] | None = None,
     rng: random.Random | None = None,
 ) -> Routing:
-    rng = rng or random.Random()  # noqa: S311 - load spreading, not security
+    rng = rng or random.Random()  # noqa: S311  # nosec B311 - load spreading, not security
     routing = settings.routing
     h = routing.health
     health = DeploymentHealth(

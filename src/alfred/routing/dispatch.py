@@ -45,7 +45,7 @@ class Dispatcher:
         self._health = health
         self._retries = retries
         self._backoff_s = backoff_s
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self._rng = rng or random.Random()  # noqa: S311  # nosec B311 - jitter, not security
 
     async def __call__(self, call: Call) -> Result:
         group = self._router.group_for(call)

@@ -133,7 +133,7 @@ def load(directory: Path, detector: str) -> list[Item]:
         if not line.strip():
             continue
         raw = json.loads(line)
-        rng = random.Random(f"{detector}:{number}")  # noqa: S311 - reproducible fixtures, not crypto
+        rng = random.Random(f"{detector}:{number}")  # noqa: S311  # nosec B311 - reproducible fixtures, not crypto
         items.append(
             Item(
                 text=expand(raw["text"], rng),
