@@ -21,7 +21,11 @@ def mock_url() -> Iterator[str]:
 def gateway_url(mock_url: str) -> Iterator[str]:
     # Fault-injection tests share this gateway: its breakers stay closed so one test's faults never
     # open a circuit under the next test. Breaker behaviour has its own gateways (test_breaker_*).
-    env = {"ALFRED_MOCK_URL": mock_url, "ALFRED_MASTER_KEY": MASTER_KEY, "ALFRED_ROUTING__BREAKER__ENABLED": "false"}
+    env = {
+        "ALFRED_MOCK_URL": mock_url,
+        "ALFRED_MASTER_KEY": MASTER_KEY,
+        "ALFRED_ROUTING__BREAKER__ENABLED": "false",
+    }
     with gateway("examples/mock.yaml", env=env) as url:
         yield url
 

@@ -13,10 +13,9 @@ from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
 from alfred.api.metrics_endpoint import MetricsEndpoint
 from alfred.api.middleware.security_headers import SecurityHeadersMiddleware
+from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
 from alfred.api.openapi import PATH as OPENAPI_PATH
 from alfred.api.openapi import OpenAPIEndpoint
-from alfred.pipeline.stream_limit import StreamLimitStage
-from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
 from alfred.api.routes import PathRouter, wrap_outer
 from alfred.cache.build import Caches, build_caches
 from alfred.config import Settings, load_settings
@@ -31,6 +30,7 @@ from alfred.pipeline.metering import MeteredHandler
 from alfred.pipeline.metrics import MetricsStage
 from alfred.pipeline.rate_limit import RateLimitStage
 from alfred.pipeline.safety import SafetyStage
+from alfred.pipeline.stream_limit import StreamLimitStage
 from alfred.pipeline.timeout import TimeoutStage
 from alfred.providers.transport import HttpTransport
 from alfred.routing.build import Routing, build_routing
@@ -146,7 +146,9 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     metrics = GatewayMetrics(
         obs.metrics,
         groups=[g.name for g in catalog.groups()],
-        deployments=[(d.group, d.endpoint.provider, d.endpoint.model) for g in catalog.groups() for d in g.deployments],
+        deployments=[
+            (d.group, d.endpoint.provider, d.endpoint.model) for g in catalog.groups() for d in g.deployments
+        ],
     )
     state = build_backend(settings.state, password=resolver.resolve(settings.state.redis.password))
     routing = build_routing(
@@ -169,7 +171,9 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         else None,
         "safety": SafetyStage(settings.safety) if settings.safety.enabled else None,
         "metrics": MetricsStage(metrics) if obs.metrics.enabled else None,
-        "cache": CacheStage(settings.cache, caches.exact, caches.semantic) if settings.cache.enabled else None,
+        "cache": CacheStage(settings.cache, caches.exact, caches.semantic)
+        if settings.cache.enabled
+        else None,
         "timeout": TimeoutStage(settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s),
     }
     stages = tracing.stages(stages)
@@ -195,7 +199,9 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         ("GET", "/v1/models"): ModelsEndpoint(catalog),
         ("GET", "/health/live"): health,
         ("GET", "/health/ready"): health,
-        ("GET", OPENAPI_PATH): OpenAPIEndpoint.for_deployment(limits, auth_required=stages.get("auth") is not None),
+        ("GET", OPENAPI_PATH): OpenAPIEndpoint.for_deployment(
+            limits, auth_required=stages.get("auth") is not None
+        ),
     }
     if obs.metrics.enabled:
         exact[("GET", obs.metrics.path)] = MetricsEndpoint(metrics)

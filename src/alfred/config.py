@@ -20,13 +20,13 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from alfred.cache.settings import CacheSettings
 from alfred.configbase import Price as Price
 from alfred.configbase import Strict
+from alfred.images.settings import ImageSettings
 from alfred.observability.settings import ObservabilitySettings
 from alfred.pipeline.stream_limit import StreamLimitSettings
 from alfred.routing.settings import RateLimitSettings, RoutingSettings
-from alfred.images.settings import ImageSettings
 from alfred.safety.settings import SafetySettings
-from alfred.storage.settings import LocalStorageSettings, StorageSettings
 from alfred.state.settings import StateSettings
+from alfred.storage.settings import LocalStorageSettings, StorageSettings
 from alfred.vault import VaultSettings
 
 ProviderKind = Literal[
@@ -124,7 +124,16 @@ class PipelineSettings(Strict):
     """Which stages run, in which order, and the request-level deadline."""
 
     order: list[str] = Field(
-        default_factory=lambda: ["rate_limit", "auth", "quota", "stream_limit", "safety", "metrics", "cache", "timeout"],
+        default_factory=lambda: [
+            "rate_limit",
+            "auth",
+            "quota",
+            "stream_limit",
+            "safety",
+            "metrics",
+            "cache",
+            "timeout",
+        ],
         description="stage names, outermost first (the seed's order by default)",
     )
     request_timeout_s: float = Field(
@@ -208,7 +217,9 @@ class ConfigError(Exception):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def _expand(value: Any, where: str, environ: dict[str, str] | os._Environ[str]) -> Any:
+def _expand(
+    value: Any, where: str, environ: dict[str, str] | os._Environ[str], keep_unset: bool = False
+) -> Any:
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
@@ -217,15 +228,17 @@ def _expand(value: Any, where: str, environ: dict[str, str] | os._Environ[str]) 
                 return environ[name]
             if default is not None:
                 return default
+            if keep_unset:
+                return match.group(0)
             raise ConfigError(
                 f"{where}: environment variable {name} is not set (and no ${{{name}:-default}})"
             )
 
         return _VAR.sub(replace, value)
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}", environ) for k, v in value.items()}
+        return {k: _expand(v, f"{where}.{k}", environ, keep_unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand(v, f"{where}[{i}]", environ) for i, v in enumerate(value)]
+        return [_expand(v, f"{where}[{i}]", environ, keep_unset) for i, v in enumerate(value)]
     return value
 
 
@@ -248,15 +261,19 @@ def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | 
     return None
 
 
-def load_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> Settings:
+def load_settings(
+    path: str | Path | None, environ: dict[str, str] | None = None, *, keep_unset_vars: bool = False
+) -> Settings:
     """Read, expand and validate a config file; raise ``ConfigError`` naming file:line and key."""
     try:
-        return _load_settings(path, environ)
+        return _load_settings(path, environ, keep_unset_vars)
     except RecursionError:
         raise ConfigError(f"{path}: the YAML is nested too deeply to be a config") from None
 
 
-def _load_settings(path: str | Path | None, environ: dict[str, str] | None) -> Settings:
+def _load_settings(
+    path: str | Path | None, environ: dict[str, str] | None, keep_unset_vars: bool
+) -> Settings:
     env = dict(os.environ) if environ is None else environ
     if path is None:
         try:
@@ -291,7 +308,7 @@ def _load_settings(path: str | Path | None, environ: dict[str, str] | None) -> S
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}:1: the top level must be a mapping of settings")
     try:
-        data = _expand(raw, "config", env)
+        data = _expand(raw, "config", env, keep_unset_vars)
     except ConfigError as exc:
         raise ConfigError(f"{file}: {exc}") from exc
     try:

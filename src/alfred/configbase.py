@@ -27,5 +27,3 @@ class Price(Strict):
         if value < 0:
             raise ValueError("prices cannot be negative")
         return value
-
-

@@ -51,7 +51,12 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
     with ExitStack() as stack:
         urls = {name: stack.enter_context(mock_upstream()) for name in NAMES}
         env = {name.upper(): url for name, url in urls.items()}
-        url = stack.enter_context(gateway(str(Path(config).relative_to(ROOT)) if Path(config).is_relative_to(ROOT) else str(config), env=env))
+        url = stack.enter_context(
+            gateway(
+                str(Path(config).relative_to(ROOT)) if Path(config).is_relative_to(ROOT) else str(config),
+                env=env,
+            )
+        )
         yield url, urls
 
 

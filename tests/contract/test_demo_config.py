@@ -33,7 +33,9 @@ def test_demo_models_are_labelled(client: openai.OpenAI) -> None:
 
 
 def test_demo_chat_and_stream(client: openai.OpenAI) -> None:
-    reply = client.chat.completions.create(model="demo-chat", messages=[{"role": "user", "content": "Hello, Alfred!"}])
+    reply = client.chat.completions.create(
+        model="demo-chat", messages=[{"role": "user", "content": "Hello, Alfred!"}]
+    )
     assert "Hello, Alfred!" in (reply.choices[0].message.content or "")
     streamed = client.chat.completions.create(
         model="demo-chat", messages=[{"role": "user", "content": "stream"}], stream=True

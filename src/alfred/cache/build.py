@@ -71,7 +71,9 @@ def build_caches(
             if embed is None:
                 raise ValueError("semantic.embedder 'provider' needs an embed function")
             assert sem.embedding_model is not None and sem.embedding_dimensions is not None
-            embedder = ProviderEmbedder(embed, model_id=sem.embedding_model, dimensions=sem.embedding_dimensions)
+            embedder = ProviderEmbedder(
+                embed, model_id=sem.embedding_model, dimensions=sem.embedding_dimensions
+            )
         else:
             embedder = MiniLMEmbedder(intra_op_threads=sem.intra_op_threads)
     log_store = None

@@ -239,7 +239,9 @@ def _order(sig: Signature, anchors: frozenset[str]) -> tuple[list[str], tuple[st
     return order, gap
 
 
-def _order_matters(order_q: list[str], gap_q: tuple[str, ...], order_c: list[str], gap_c: tuple[str, ...]) -> bool:
+def _order_matters(
+    order_q: list[str], gap_q: tuple[str, ...], order_c: list[str], gap_c: tuple[str, ...]
+) -> bool:
     """Whether two questions naming the same anchors in different orders ask different things.
 
     Numbers and units always keep their order ("70 kg in pounds" is not "70 pounds in kg"); names
@@ -267,7 +269,8 @@ def mismatch(query: Signature, cached: Signature) -> str | None:
     if query.units != cached.units:
         return "unit"
     if not (
-        _covered(query.languages, cached, cached.languages) and _covered(cached.languages, query, query.languages)
+        _covered(query.languages, cached, cached.languages)
+        and _covered(cached.languages, query, query.languages)
     ):
         return "code-language"
     if not (_covered(query.names, cached, cached.names) and _covered(cached.names, query, query.names)):

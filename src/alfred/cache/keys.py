@@ -105,7 +105,9 @@ def _digest(*parts: Any) -> str:
 def exact_key(request: ChatRequest, tenant: str) -> str:
     """The exact-cache key: ``<group>:<hash>``; the group stays readable for operators."""
     messages = [_message(m) for m in request.messages]
-    return f"{request.model}:{_digest(KEY_VERSION, tenant, request.model, answer_parameters(request), messages)}"
+    return (
+        f"{request.model}:{_digest(KEY_VERSION, tenant, request.model, answer_parameters(request), messages)}"
+    )
 
 
 @dataclass(frozen=True, slots=True)

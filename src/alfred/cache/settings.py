@@ -17,15 +17,23 @@ class SemanticCacheSettings(Strict):
     """The semantic cache: embed the last user turn, answer from a close enough earlier question."""
 
     enabled: bool = False
-    threshold: float = Field(0.95, gt=0, le=1, description="cosine similarity at or above which a match answers")
+    threshold: float = Field(
+        0.95, gt=0, le=1, description="cosine similarity at or above which a match answers"
+    )
     guard: bool = Field(True, description="also require negation, numbers, units, names, languages to agree")
     embedder: Literal["local", "provider"] = Field(
         "local", description="local: all-MiniLM-L6-v2 (int8 ONNX) in process; provider: embedding_model"
     )
-    embedding_model: str | None = Field(None, description="an embeddings model group, when embedder is provider")
-    embedding_dimensions: int | None = Field(None, gt=0, description="its vector size, when embedder is provider")
+    embedding_model: str | None = Field(
+        None, description="an embeddings model group, when embedder is provider"
+    )
+    embedding_dimensions: int | None = Field(
+        None, gt=0, description="its vector size, when embedder is provider"
+    )
     intra_op_threads: int = Field(1, ge=1, le=64, description="onnxruntime threads per embedding")
-    max_entries: int = Field(100_000, ge=1, description="vectors kept in each process's index (oldest go first)")
+    max_entries: int = Field(
+        100_000, ge=1, description="vectors kept in each process's index (oldest go first)"
+    )
     candidates: int = Field(5, ge=1, le=50, description="best matches checked by the guard, best first")
     sync_interval_s: float = Field(
         1.0, ge=0, description="how often a process pulls the entries other processes stored (Redis backend)"
@@ -45,7 +53,9 @@ class GroupCacheSettings(Strict):
     ttl_s: float | None = Field(None, gt=0)
     semantic: bool | None = None
     threshold: float | None = Field(None, gt=0, le=1)
-    shared: bool | None = Field(None, description="entries shared across tenants (public, non-personal models)")
+    shared: bool | None = Field(
+        None, description="entries shared across tenants (public, non-personal models)"
+    )
     cache_temperature: bool | None = Field(None, description="also cache requests with temperature > 0")
     price_per_hit_usd: Decimal | None = Field(None, ge=0)
 
@@ -66,9 +76,12 @@ class CacheSettings(Strict):
     l1_max_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     max_entry_bytes: int = Field(1024 * 1024, ge=1024, description="larger answers are not cached")
     cache_temperature: bool = Field(
-        False, description="cache requests with temperature > 0 (or unset, which means the provider's default)"
+        False,
+        description="cache requests with temperature > 0 (or unset, which means the provider's default)",
     )
-    shared_groups: list[str] = Field(default_factory=list, description="groups whose entries every tenant shares")
+    shared_groups: list[str] = Field(
+        default_factory=list, description="groups whose entries every tenant shares"
+    )
     price_per_hit_usd: Decimal = Field(Decimal(0), ge=0, description="what a cache hit is charged")
     key_prefix: str = Field("cache:", description="after the Redis key prefix")
     replay_chunk_chars: int = Field(48, ge=1, description="text per chunk when a hit is replayed as a stream")

@@ -23,23 +23,9 @@ INDEX = "README.md"
 PNG_SCALE = 1.5
 
 
-class _Unexpanded(dict[str, str]):
-    """An environment in which every ``${NAME}`` is set: unset ones stay as written.
-
-    Diagrams never show the values of environment variables (URLs, keys), so a config can be drawn
-    on a machine that lacks them.
-    """
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __missing__(self, key: str) -> str:
-        return "${" + key + "}"
-
-
 def load_for_diagrams(config: Path | None) -> Settings:
     """Load a config the way the gateway does, tolerating unset ``${VARS}``; raises ``ConfigError``."""
-    return load_settings(config, environ=_Unexpanded(os.environ))
+    return load_settings(config, environ=dict(os.environ), keep_unset_vars=True)
 
 
 def display_name(config: Path | None) -> str:

@@ -8,7 +8,16 @@ from alfred.pipeline.pipeline import Pipeline
 from alfred.pipeline.stage import Next, Stage
 
 # The seed's order (its outer Recover → RequestID → Logger → CORS are ASGI middleware in api/).
-SEED_ORDER: tuple[str, ...] = ("rate_limit", "auth", "quota", "stream_limit", "safety", "metrics", "cache", "timeout")
+SEED_ORDER: tuple[str, ...] = (
+    "rate_limit",
+    "auth",
+    "quota",
+    "stream_limit",
+    "safety",
+    "metrics",
+    "cache",
+    "timeout",
+)
 
 
 class PipelineOrderError(ValueError):

@@ -158,7 +158,9 @@ class CacheStage:
         key: str | None = None
         probe: Probe | None = None
         try:
-            tenant = tenant_of(call.identity.team_id, call.identity.user_id, call.identity.key_id, shared=policy.shared)
+            tenant = tenant_of(
+                call.identity.team_id, call.identity.user_id, call.identity.key_id, shared=policy.shared
+            )
             key = exact_key(request, tenant)
             if not refresh:
                 found = await self._exact.get(key)
@@ -199,7 +201,9 @@ class CacheStage:
             policy = self.policy(request.model)
             if not policy.enabled or self.bypass_reason(call, request, policy) is not None:
                 return None
-            tenant = tenant_of(call.identity.team_id, call.identity.user_id, call.identity.key_id, shared=policy.shared)
+            tenant = tenant_of(
+                call.identity.team_id, call.identity.user_id, call.identity.key_id, shared=policy.shared
+            )
             return await self._stale(call, exact_key(request, tenant), policy)
         except Exception:
             self.stats.errors += 1
@@ -218,7 +222,12 @@ class CacheStage:
         return self._serve(call, found.answer, policy, "hit" if found.fresh else "stale")
 
     def _serve(
-        self, call: Call, answer: CachedAnswer, policy: GroupPolicy, status: str, similarity: float | None = None
+        self,
+        call: Call,
+        answer: CachedAnswer,
+        policy: GroupPolicy,
+        status: str,
+        similarity: float | None = None,
     ) -> Result:
         request = call.request
         assert isinstance(request, ChatRequest)
@@ -276,10 +285,17 @@ class CacheStage:
     async def store(self, key: str, probe: Probe | None, policy: GroupPolicy, response: ChatResponse) -> None:
         """Keep an answer under its exact key and, when probed, as a semantic entry."""
         now = self._clock()
-        stored = await self._exact.put(key, CachedAnswer(response=response, stored_at=now, ttl_s=policy.ttl_s))
+        stored = await self._exact.put(
+            key, CachedAnswer(response=response, stored_at=now, ttl_s=policy.ttl_s)
+        )
         if probe is not None and self._semantic is not None:
             copy = _response_decoder.decode(_response_encoder.encode(response))
-            stored = await self._semantic.store(probe, CachedAnswer(response=copy, stored_at=now, ttl_s=policy.ttl_s)) or stored
+            stored = (
+                await self._semantic.store(
+                    probe, CachedAnswer(response=copy, stored_at=now, ttl_s=policy.ttl_s)
+                )
+                or stored
+            )
         if stored:
             self.stats.stores += 1
 

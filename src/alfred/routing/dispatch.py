@@ -156,7 +156,12 @@ class ObservedStream:
     """
 
     def __init__(
-        self, inner: ChunkStream, dispatcher: Dispatcher, deployment: Deployment, permit: Permit, latency_ms: float
+        self,
+        inner: ChunkStream,
+        dispatcher: Dispatcher,
+        deployment: Deployment,
+        permit: Permit,
+        latency_ms: float,
     ) -> None:
         self._inner = inner
         self._dispatcher = dispatcher
@@ -175,7 +180,9 @@ class ObservedStream:
             ok = False
             raise
         finally:
-            await asyncio.shield(self._dispatcher.stream_ended(self._deployment, self._permit, self._latency_ms, ok))
+            await asyncio.shield(
+                self._dispatcher.stream_ended(self._deployment, self._permit, self._latency_ms, ok)
+            )
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -135,7 +135,6 @@ class PiiRecognizer:
                 start += 1  # a local part never starts with a dot or quote
             if start == at or text[at - 1] == ".":
                 continue
-            domain = match.group(1).lower()
             tld = match.group(2).lower()
             # Reserved names (example.com, .test) are still addresses as far as a provider can tell and
             # masking them costs nothing; only file names (logo@2x.png) and local TLDs are skipped.

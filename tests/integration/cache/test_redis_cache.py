@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
-from tests.unit.cache.support import Upstream, chat, finish, make_call
 
 from alfred.cache.build import build_caches
 from alfred.cache.embedder import MiniLMEmbedder
@@ -21,6 +20,7 @@ from alfred.pipeline.cache import CacheStage
 from alfred.pipeline.metering import MeteredHandler
 from alfred.schema import ChatResponse, Choice, ResponseMessage
 from alfred.state.redis import RedisKeyValueStore
+from tests.unit.cache.support import Upstream, chat, finish, make_call
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,9 @@ def minilm() -> MiniLMEmbedder:
 
 
 def answer(text: str, ttl_s: float = 300) -> CachedAnswer:
-    response = ChatResponse(id="x", model="m", created=0, choices=[Choice(index=0, message=ResponseMessage(content=text))])
+    response = ChatResponse(
+        id="x", model="m", created=0, choices=[Choice(index=0, message=ResponseMessage(content=text))]
+    )
     return CachedAnswer(response=response, stored_at=time.time(), ttl_s=ttl_s)
 
 
@@ -64,7 +66,13 @@ async def test_semantic_entries_reach_other_processes(
 
     def process() -> CacheStage:
         client = clients()
-        caches = build_caches(settings, kv=RedisKeyValueStore(client, prefix), redis=client, redis_prefix=prefix, embedder=minilm)
+        caches = build_caches(
+            settings,
+            kv=RedisKeyValueStore(client, prefix),
+            redis=client,
+            redis_prefix=prefix,
+            embedder=minilm,
+        )
         return CacheStage(settings, caches.exact, caches.semantic)
 
     a, b = process(), process()
@@ -89,17 +97,25 @@ async def test_a_new_process_warms_its_index_from_the_log(
 ) -> None:
     settings = CacheSettings(enabled=True, backend="redis", semantic={"enabled": True})
     client = clients()
-    writer = build_caches(settings, kv=RedisKeyValueStore(client, prefix), redis=client, redis_prefix=prefix, embedder=minilm)
+    writer = build_caches(
+        settings, kv=RedisKeyValueStore(client, prefix), redis=client, redis_prefix=prefix, embedder=minilm
+    )
     assert writer.semantic is not None
-    for i, question in enumerate(["Why is the sky blue?", "Who painted the Mona Lisa?", "What is a hash table?"]):
+    for i, question in enumerate(
+        ["Why is the sky blue?", "Who painted the Mona Lisa?", "What is a hash table?"]
+    ):
         _, probe = await writer.semantic.lookup(SemanticQuery("scope", question), 0.95)
         await writer.semantic.store(probe, answer(f"answer {i}"))
     other = clients()
-    reader = build_caches(settings, kv=RedisKeyValueStore(other, prefix), redis=other, redis_prefix=prefix, embedder=minilm)
+    reader = build_caches(
+        settings, kv=RedisKeyValueStore(other, prefix), redis=other, redis_prefix=prefix, embedder=minilm
+    )
     assert reader.semantic is not None and len(reader.semantic.index) == 0
     await reader.start()
     assert len(reader.semantic.index) == 3
-    hit, _ = await reader.semantic.lookup(SemanticQuery("scope", "Who was the painter of the Mona Lisa?"), 0.95)
+    hit, _ = await reader.semantic.lookup(
+        SemanticQuery("scope", "Who was the painter of the Mona Lisa?"), 0.95
+    )
     assert hit is not None and hit.answer.response.choices[0].message.content == "answer 1"
 
 

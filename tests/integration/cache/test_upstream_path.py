@@ -11,8 +11,6 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from tests.servers import ROOT
-from tests.unit.cache.support import chat, drain, finish, make_call
 
 from alfred.cache.exact import ExactCache, LruStore
 from alfred.cache.settings import CacheSettings
@@ -26,6 +24,8 @@ from alfred.routing.catalog import ModelCatalog
 from alfred.schema import ChatResponse
 from alfred.secrets import SecretResolver
 from alfred.state import memory_backend
+from tests.servers import ROOT
+from tests.unit.cache.support import chat, drain, finish, make_call
 
 
 @pytest.fixture
@@ -35,7 +35,9 @@ async def pipeline(mock_url: str) -> AsyncIterator[Pipeline]:
     transport = HttpTransport()
     await transport.start()
     catalog = ModelCatalog.from_settings(settings, SecretResolver())
-    dispatcher = build_routing(settings.model_copy(update={"retries": 0}), catalog, transport, memory_backend()).dispatcher
+    dispatcher = build_routing(
+        settings.model_copy(update={"retries": 0}), catalog, transport, memory_backend()
+    ).dispatcher
     stage = CacheStage(CacheSettings(enabled=True), ExactCache(LruStore(100, 1 << 22)))
     try:
         yield Pipeline([stage], MeteredHandler(dispatcher))

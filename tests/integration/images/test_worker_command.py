@@ -36,13 +36,24 @@ def test_a_separate_worker_process_finishes_the_gateways_jobs(tmp_path: Path) ->
     worker_config.write_text(CONFIG.format(prefix=prefix, files=files, embedded="true"))
     with mock_upstream() as mock_url, gateway(str(gateway_config), env={"ALFRED_MOCK_URL": mock_url}) as url:
         submitted = httpx.post(
-            f"{url}/v1/images/generations", json={"model": "sdxl", "prompt": "a bronze axe", "wait": 0}, timeout=10
+            f"{url}/v1/images/generations",
+            json={"model": "sdxl", "prompt": "a bronze axe", "wait": 0},
+            timeout=10,
         )
         assert submitted.status_code == 202, submitted.text
         job_id = submitted.json()["id"]
         assert httpx.get(f"{url}/v1/images/jobs/{job_id}", timeout=5).json()["status"] in ("queued", "routed")
         worker = subprocess.Popen(
-            [sys.executable, "-m", "alfred", "worker", "--config", str(worker_config), "--log-level", "warning"],
+            [
+                sys.executable,
+                "-m",
+                "alfred",
+                "worker",
+                "--config",
+                str(worker_config),
+                "--log-level",
+                "warning",
+            ],
             cwd=ROOT,
             env={**os.environ, "ALFRED_MOCK_URL": mock_url},
         )

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import pytest
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
+
 from tests.integration.state.env import REDIS_URL
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from redis.asyncio import Redis
+
 from tests.integration.state.env import REDIS_URL
 
 WORKER = Path(__file__).with_name("worker.py")

@@ -6,14 +6,14 @@ from collections.abc import Callable
 
 from hypothesis import given, settings
 from redis.asyncio import Redis
-from tests.integration.state.env import REDIS_URL
-from tests.integration.state.processes import race_processes
-from tests.unit.state.checks import BreakerProgram, check_breaker_program
-from tests.unit.state.programs import VirtualClock, breaker_program, policies
 
 from alfred.routing.breaker import CircuitBreaker
 from alfred.state.base import BreakerPolicy, BreakerState
 from alfred.state.redis import RedisBreakerStore
+from tests.integration.state.env import REDIS_URL
+from tests.integration.state.processes import race_processes
+from tests.unit.state.checks import BreakerProgram, check_breaker_program
+from tests.unit.state.programs import VirtualClock, breaker_program, policies
 
 
 def test_lua_breaker_matches_reference_model(prefix: str) -> None:

@@ -8,13 +8,13 @@ from collections.abc import Callable
 import pytest
 from hypothesis import given, settings
 from redis.asyncio import Redis
+
+from alfred.state.base import Charge, Limit
+from alfred.state.redis import RedisRateLimiter
 from tests.integration.state.env import REDIS_URL
 from tests.integration.state.processes import race_processes
 from tests.unit.state.checks import BucketProgram, check_bucket_program, check_repeated_key_in_one_call
 from tests.unit.state.programs import VirtualClock, bucket_program
-
-from alfred.state.base import Charge, Limit
-from alfred.state.redis import RedisRateLimiter
 
 
 def test_lua_token_bucket_matches_exact_reference_model(prefix: str) -> None:

@@ -5,11 +5,11 @@ from collections.abc import Callable
 
 import pytest
 from redis.asyncio import Redis
-from tests.integration.state.env import REDIS_URL
 
 from alfred.state import StateSettings, build_backend
 from alfred.state.base import Charge, Limit
 from alfred.state.redis import RedisKeyValueStore, RedisLocks, RedisPubSub
+from tests.integration.state.env import REDIS_URL
 
 
 async def test_kv(prefix: str, clients: Callable[[], Redis]) -> None:

@@ -22,13 +22,21 @@ from alfred.schema import (
 
 
 def chat(text: str = "What is the capital of France?", **fields: Any) -> ChatRequest:
-    body: dict[str, Any] = {"model": "gpt-test", "messages": [{"role": "user", "content": text}], "temperature": 0}
+    body: dict[str, Any] = {
+        "model": "gpt-test",
+        "messages": [{"role": "user", "content": text}],
+        "temperature": 0,
+    }
     body.update(fields)
     return msgspec.convert(body, ChatRequest)
 
 
 def make_call(
-    request: ChatRequest, *, team: str | None = "team-a", headers: dict[str, str] | None = None, rid: str = "r1"
+    request: ChatRequest,
+    *,
+    team: str | None = "team-a",
+    headers: dict[str, str] | None = None,
+    rid: str = "r1",
 ) -> Call:
     return Call(rid, "chat", request, headers or {}, identity=Identity(team_id=team))
 
@@ -79,7 +87,9 @@ class Upstream:
                     id="up-1",
                     model="upstream-model",
                     created=1,
-                    choices=[ChunkChoice(index=0, delta=Delta(role="assistant" if i == 0 else None, content=p))],
+                    choices=[
+                        ChunkChoice(index=0, delta=Delta(role="assistant" if i == 0 else None, content=p))
+                    ],
                 )
                 for i, p in enumerate(pieces)
             ]

@@ -31,18 +31,26 @@ def test_matches_the_published_reference_similarity(minilm: MiniLMEmbedder) -> N
 
 def test_batching_and_padding_do_not_change_a_vector(minilm: MiniLMEmbedder) -> None:
     alone = minilm.embed_sync(["short"])[0]
-    padded = minilm.embed_sync(["short", "a considerably longer sentence that forces padding of the first"])[0]
+    padded = minilm.embed_sync(["short", "a considerably longer sentence that forces padding of the first"])[
+        0
+    ]
     assert float(alone @ padded) > 0.9999
 
 
 def test_paraphrases_score_higher_than_unrelated(minilm: MiniLMEmbedder) -> None:
     q, para, other = minilm.embed_sync(
-        ["How do I reverse a list in Python?", "In Python, how can I reverse a list?", "What is the capital of France?"]
+        [
+            "How do I reverse a list in Python?",
+            "In Python, how can I reverse a list?",
+            "What is the capital of France?",
+        ]
     )
     assert float(q @ para) > 0.95 > float(q @ other)
 
 
-async def test_embedding_runs_off_the_event_loop(minilm: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_embedding_runs_off_the_event_loop(
+    minilm: MiniLMEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[str] = []
     original = minilm.embed_sync
 

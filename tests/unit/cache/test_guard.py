@@ -20,7 +20,11 @@ def why(query: str, cached: str) -> str | None:
         ("Why does my code compile?", "Why doesn't my code compile?", "negation"),
         ("Why does my code compile?", "Why doesn\u2019t my code compile?", "negation"),  # curly apostrophe
         ("How do I make a cake with eggs?", "How do I make a cake without eggs?", "negation"),
-        ("How do I enable dark mode in VS Code?", "How do I disable dark mode in VS Code?", "opposite:enable"),
+        (
+            "How do I enable dark mode in VS Code?",
+            "How do I disable dark mode in VS Code?",
+            "opposite:enable",
+        ),
         ("How do I turn on Bluetooth?", "How do I turn off Bluetooth?", "opposite:enable"),
         ("How can I turn on dark mode?", "How do I disable dark mode?", "opposite:enable"),
         ("Sort a list in ascending order", "Sort a list in descending order", "opposite:order"),
@@ -38,7 +42,11 @@ def why(query: str, cached: str) -> str | None:
         ("Who is the CEO of Microsoft?", "Who is the CEO of Apple?", "name"),
         ("Convert 10 miles to kilometers", "Convert 10 kilometers to miles", "order"),
         ("Does Paris have more people than London?", "Does London have more people than Paris?", "order"),
-        ("How do I migrate from MongoDB to PostgreSQL?", "How do I migrate from PostgreSQL to MongoDB?", "order"),
+        (
+            "How do I migrate from MongoDB to PostgreSQL?",
+            "How do I migrate from PostgreSQL to MongoDB?",
+            "order",
+        ),
     ],
 )
 def test_contradictions_are_caught(a: str, b: str, reason: str) -> None:

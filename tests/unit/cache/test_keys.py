@@ -76,7 +76,11 @@ def test_tenant_changes_the_key_and_shared_groups_share_one() -> None:
         ({"user": "someone"}, {}),
         ({"extra": {"metadata": {"trace": "x"}}}, {}),
         (
-            {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is the capital of France?"}]}]},
+            {
+                "messages": [
+                    {"role": "user", "content": [{"type": "text", "text": "What is the capital of France?"}]}
+                ]
+            },
             {},
         ),
     ],
@@ -99,7 +103,12 @@ def test_semantic_scope_covers_context_but_not_the_question() -> None:
     assert a is not None and b is not None
     assert a.scope == b.scope and a.text != b.text
     with_system = semantic_query(
-        chat(messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "What is the capital of France?"}]),
+        chat(
+            messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "What is the capital of France?"},
+            ]
+        ),
         "t",
     )
     assert with_system is not None and with_system.scope != a.scope
@@ -125,7 +134,12 @@ def test_semantic_query_needs_a_plain_user_text_last() -> None:
     tool_turn = chat(
         messages=[
             {"role": "user", "content": "weather?"},
-            {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+                ],
+            },
             {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
         ]
     )

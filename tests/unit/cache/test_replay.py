@@ -25,7 +25,9 @@ def response() -> ChatResponse:
                 message=ResponseMessage(
                     content=None,
                     tool_calls=[
-                        ToolCall(id="call_1", function=FunctionCall(name="lookup", arguments='{"city": "Paris"}')),
+                        ToolCall(
+                            id="call_1", function=FunctionCall(name="lookup", arguments='{"city": "Paris"}')
+                        ),
                         ToolCall(id="call_2", function=FunctionCall(name="weather", arguments="{}")),
                     ],
                 ),
@@ -48,10 +50,44 @@ def test_replay_then_collect_gives_the_answer_back() -> None:
 def test_collect_joins_tool_call_fragments_like_providers_send_them() -> None:
     stream = [
         {"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"role": "assistant"}}]},
-        {"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_9", "type": "function", "function": {"name": "f", "arguments": '{"a"'}}]}}]},
+        {
+            "id": "c",
+            "model": "m",
+            "created": 1,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_9",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": '{"a"'},
+                            }
+                        ]
+                    },
+                }
+            ],
+        },
         # Mistral-style: a later fragment repeating a bogus id must not change the first one.
-        {"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "null", "function": {"arguments": ": 1}"}}]}}]},
-        {"id": "c", "model": "m", "created": 1, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+        {
+            "id": "c",
+            "model": "m",
+            "created": 1,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "id": "null", "function": {"arguments": ": 1}"}}]},
+                }
+            ],
+        },
+        {
+            "id": "c",
+            "model": "m",
+            "created": 1,
+            "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}],
+        },
     ]
     from alfred.schema import ChatChunk
 
@@ -77,10 +113,15 @@ async def test_replay_renders_as_valid_openai_sse() -> None:
     assert all(e["object"] == "chat.completion.chunk" for e in events)
     assert all(e["usage"] is None for e in events[:-1])
     assert events[-1]["choices"] == [] and events[-1]["usage"]["total_tokens"] == 0
-    text = "".join(e["choices"][0]["delta"].get("content") or "" for e in events[:-1] if e["choices"][0]["index"] == 0)
+    text = "".join(
+        e["choices"][0]["delta"].get("content") or "" for e in events[:-1] if e["choices"][0]["index"] == 0
+    )
     assert text == response().choices[0].message.content
     tools = [
-        t for e in events[:-1] for t in e["choices"][0]["delta"].get("tool_calls") or [] if e["choices"][0]["index"] == 1
+        t
+        for e in events[:-1]
+        for t in e["choices"][0]["delta"].get("tool_calls") or []
+        if e["choices"][0]["index"] == 1
     ]
     assert [t["id"] for t in tools] == ["call_1", "call_2"] and tools[0]["type"] == "function"
 

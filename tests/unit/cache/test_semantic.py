@@ -23,14 +23,24 @@ class Clock:
 
 
 def answer(text: str, now: float, ttl_s: float = 600) -> CachedAnswer:
-    response = ChatResponse(id="x", model="m", created=0, choices=[Choice(index=0, message=ResponseMessage(content=text))])
+    response = ChatResponse(
+        id="x", model="m", created=0, choices=[Choice(index=0, message=ResponseMessage(content=text))]
+    )
     return CachedAnswer(response=response, stored_at=now, ttl_s=ttl_s)
 
 
-def make(minilm: MiniLMEmbedder, clock: Clock, log: MemorySemanticLog | None = None, **kw: object) -> SemanticCache:
+def make(
+    minilm: MiniLMEmbedder, clock: Clock, log: MemorySemanticLog | None = None, **kw: object
+) -> SemanticCache:
     exact = ExactCache(LruStore(1000, 1 << 24, clock), clock=clock)
     return SemanticCache(
-        minilm, exact, index=VectorIndex(384, 1000), log_store=log, sync_interval_s=0, clock=clock, **kw  # type: ignore[arg-type]
+        minilm,
+        exact,
+        index=VectorIndex(384, 1000),
+        log_store=log,
+        sync_interval_s=0,
+        clock=clock,
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -55,7 +65,9 @@ async def test_the_opposite_question_misses_despite_its_cosine(minilm: MiniLMEmb
     clock = Clock()
     cache = make(minilm, clock)
     await remember(cache, clock, "How do I enable dark mode in VS Code?", "Settings → Theme → Dark.")
-    a, b = minilm.embed_sync(["How do I enable dark mode in VS Code?", "How do I disable dark mode in VS Code?"])
+    a, b = minilm.embed_sync(
+        ["How do I enable dark mode in VS Code?", "How do I disable dark mode in VS Code?"]
+    )
     assert float(a @ b) >= 0.95  # cosine alone would serve it
     hit, _ = await cache.lookup(SemanticQuery("s", "How do I disable dark mode in VS Code?"), 0.95)
     assert hit is None
@@ -113,9 +125,13 @@ async def test_processes_share_entries_through_the_log(minilm: MiniLMEmbedder) -
     clock = Clock()
     log = MemorySemanticLog()
     answers = ExactCache(LruStore(1000, 1 << 24, clock), clock=clock)  # stands in for shared L2
-    writer = SemanticCache(minilm, answers, index=VectorIndex(384, 100), log_store=log, sync_interval_s=0, clock=clock)
+    writer = SemanticCache(
+        minilm, answers, index=VectorIndex(384, 100), log_store=log, sync_interval_s=0, clock=clock
+    )
     await remember(writer, clock, "Who painted the Mona Lisa?", "Leonardo da Vinci")
-    reader = SemanticCache(minilm, answers, index=VectorIndex(384, 100), log_store=log, sync_interval_s=0, clock=clock)
+    reader = SemanticCache(
+        minilm, answers, index=VectorIndex(384, 100), log_store=log, sync_interval_s=0, clock=clock
+    )
     await reader.start()
     assert len(reader.index) == 1
     hit, _ = await reader.lookup(SemanticQuery("s", "Who was the painter of the Mona Lisa?"), 0.95)

@@ -53,7 +53,9 @@ async def hits(model: MiniLMEmbedder, rows: list[dict[str, str]], threshold: flo
     for i, row in enumerate(rows):
         scope = f"pair-{i}"  # one scope per pair: each lookup sees only its own stored question
         _, probe = await cache.lookup(SemanticQuery(scope, row["a"]), threshold)
-        response = ChatResponse(id="x", model="m", created=0, choices=[Choice(index=0, message=ResponseMessage(content=row["a"]))])
+        response = ChatResponse(
+            id="x", model="m", created=0, choices=[Choice(index=0, message=ResponseMessage(content=row["a"]))]
+        )
         await cache.store(probe, CachedAnswer(response=response, stored_at=4e9, ttl_s=1e9))
         hit, _ = await cache.lookup(SemanticQuery(scope, row["b"]), threshold)
         out.append(hit is not None)

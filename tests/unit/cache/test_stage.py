@@ -284,7 +284,9 @@ async def test_a_broken_store_never_fails_the_request() -> None:
         async def get(self, key: str) -> bytes | None:
             raise ConnectionError("redis is down")
 
-        async def set(self, key: str, value: bytes, ttl_s: float | None = None, *, only_new: bool = False) -> bool:
+        async def set(
+            self, key: str, value: bytes, ttl_s: float | None = None, *, only_new: bool = False
+        ) -> bool:
             raise ConnectionError("redis is down")
 
         async def delete(self, key: str) -> bool:
@@ -295,7 +297,9 @@ async def test_a_broken_store_never_fails_the_request() -> None:
 
     clock = Clock()
     stage = CacheStage(
-        CacheSettings(enabled=True), ExactCache(LruStore(10, 1 << 20, clock), Broken(), clock=clock), clock=clock
+        CacheSettings(enabled=True),
+        ExactCache(LruStore(10, 1 << 20, clock), Broken(), clock=clock),
+        clock=clock,
     )
     upstream = Upstream()
     pipeline = Pipeline([stage], MeteredHandler(upstream))
@@ -313,9 +317,13 @@ async def test_cache_price_and_money_saved() -> None:
     config = CacheSettings(enabled=True, groups={"gpt-test": {"price_per_hit_usd": "0.0001"}})
 
     def cost(group: str, usage: Usage) -> Decimal:
-        return Decimal(usage.prompt_tokens) * Decimal("0.000001") + Decimal(usage.completion_tokens) * Decimal("0.000002")
+        return Decimal(usage.prompt_tokens) * Decimal("0.000001") + Decimal(
+            usage.completion_tokens
+        ) * Decimal("0.000002")
 
-    stage = CacheStage(config, ExactCache(LruStore(10, 1 << 20, clock), clock=clock), cost_of=cost, clock=clock)
+    stage = CacheStage(
+        config, ExactCache(LruStore(10, 1 << 20, clock), clock=clock), cost_of=cost, clock=clock
+    )
     pipeline = Pipeline([stage], MeteredHandler(Upstream()))
     await run(pipeline, make_call(chat()))
     hit = make_call(chat())
