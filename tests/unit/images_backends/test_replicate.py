@@ -169,8 +169,9 @@ async def test_sync_mode_sends_prefer_wait_and_cancel_after(
         del image_mock.state.record
     assert seen[0]["prefer"] == "wait=30"
     assert seen[0]["cancel-after"] == "120s"
-    # Held until done: no polling needed.
-    assert image_mock.predictions()[0]["polls"] == 0
+    # Held until done: no polling needed (one poll is tolerated when a loaded machine makes the mock
+    # finish a hair after the hold ends; a client that ignored Prefer: wait polls several times).
+    assert image_mock.predictions()[0]["polls"] <= 1
 
 
 async def test_async_mode_polls_and_reports_steps(image_mock: ImageMock, transport: HttpTransport) -> None:
