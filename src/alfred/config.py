@@ -21,6 +21,7 @@ from alfred.cache.settings import CacheSettings
 from alfred.configbase import Price as Price
 from alfred.configbase import Strict
 from alfred.images.settings import ImageSettings
+from alfred.governance.settings import GovernanceSettings
 from alfred.observability.settings import ObservabilitySettings
 from alfred.pipeline.stream_limit import StreamLimitSettings
 from alfred.routing.settings import RateLimitSettings, RoutingSettings
@@ -166,6 +167,7 @@ class Settings(BaseSettings):
     images: ImageSettings = Field(default_factory=ImageSettings)
     storage: StorageSettings = Field(default_factory=LocalStorageSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
 
     @classmethod
     def settings_customise_sources(
