@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 EXTRAS := dev,bedrock,postgres,redis,vault,diagrams,semantic,otel,kafka,s3,diffusion,space,simulate
 
-.PHONY: run test install lint typecheck clean web-test security audit lock
+.PHONY: run test install lint typecheck clean web-test security audit lock smoke
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,10 @@ audit: $(STAMP)
 
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --generate-hashes -o requirements.lock
+
+# Build the wheel, install it into a clean venv, serve the demo, one chat call and one image job.
+smoke: $(STAMP)
+	$(BIN)/python scripts/smoke_wheel.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

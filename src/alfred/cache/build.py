@@ -7,16 +7,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from alfred.cache.embedder import Embedder, EmbedFunction, MiniLMEmbedder, ProviderEmbedder
 from alfred.cache.exact import ExactCache, LruStore
-from alfred.cache.guard import QuestionGuard
-from alfred.cache.index import VectorIndex
-from alfred.cache.semantic import SemanticCache
 from alfred.cache.settings import CacheSettings
 from alfred.state.base import Clock, KeyValueStore
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    from alfred.cache.embedder import Embedder, EmbedFunction
+    from alfred.cache.semantic import SemanticCache
 
 
 async def _nothing() -> None:
@@ -65,6 +64,12 @@ def build_caches(
     semantic_on = settings.semantic.enabled or any(g.semantic for g in settings.groups.values())
     if not semantic_on:
         return Caches(exact, None)
+    # The semantic parts need numpy (the `semantic` extra): imported only when a config turns them on.
+    from alfred.cache.embedder import MiniLMEmbedder, ProviderEmbedder
+    from alfred.cache.guard import QuestionGuard
+    from alfred.cache.index import VectorIndex
+    from alfred.cache.semantic import SemanticCache
+
     sem = settings.semantic
     if embedder is None:
         if sem.embedder == "provider":

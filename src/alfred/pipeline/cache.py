@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -32,7 +32,6 @@ from alfred.cache.entry import CachedAnswer
 from alfred.cache.exact import ExactCache
 from alfred.cache.keys import exact_key, semantic_query, tenant_of
 from alfred.cache.replay import ReplayStream, collect
-from alfred.cache.semantic import Probe, SemanticCache
 from alfred.cache.settings import CacheSettings, GroupPolicy
 from alfred.errors import AlfredError
 from alfred.pipeline.call import Call, Result
@@ -40,6 +39,9 @@ from alfred.pipeline.stage import Next
 from alfred.providers.stream import ChunkStream
 from alfred.schema import ChatChunk, ChatRequest, ChatResponse, EmbeddingResponse, Usage
 from alfred.state.base import Clock
+
+if TYPE_CHECKING:  # the semantic cache needs numpy, an extra; the exact cache must run without it
+    from alfred.cache.semantic import Probe, SemanticCache
 
 log = logging.getLogger("alfred.cache")
 
