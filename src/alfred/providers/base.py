@@ -8,6 +8,7 @@ router. ``transport.py`` moves the bytes.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -78,6 +79,11 @@ class ProviderAdapter(Protocol):
     def embeddings_response(self, body: bytes, endpoint: Endpoint) -> EmbeddingResponse: ...
 
     def map_error(self, status: int, headers: dict[str, str], body: bytes) -> AlfredError: ...
+
+
+def new_tool_call_id() -> str:
+    """An OpenAI-style id for a tool call the provider sent without one."""
+    return f"call_{uuid.uuid4().hex[:24]}"
 
 
 def now_s() -> int:

@@ -4,81 +4,53 @@ The traps (ollama/ollama docs/api.md, api/types.go): the chat endpoint streams N
 body says ``"stream": false``, so we always say which; sampling settings live under ``options``
 (``num_predict`` is the token cap); tool-call arguments are JSON objects, not strings, and older
 servers give calls no id; ``done_reason`` stays ``stop`` on a tool-call turn; the usage counts are
-``prompt_eval_count`` / ``eval_count`` and are left out when zero (a cached prompt has none).
+``prompt_eval_count`` / ``eval_count`` and are left out when zero (a cached prompt has none). Wire types
+are in ``ollama_wire``, the stream decoder in ``ollama_stream``.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from typing import Any
 
 import msgspec
-from msgspec import UNSET, Struct
+from msgspec import UNSET
 
 from alfred.errors import AlfredError, InvalidRequestError, UpstreamError
-from alfred.providers.base import Endpoint, UpstreamRequest, not_supported, now_s, upstream_error
-from alfred.providers.sse import NDJSONSplitter
+from alfred.providers.base import (
+    Endpoint,
+    UpstreamRequest,
+    new_tool_call_id,
+    not_supported,
+    upstream_error,
+)
+from alfred.providers.ollama_stream import OllamaStreamDecoder
+from alfred.providers.ollama_wire import (
+    WireMessage,
+    arguments_text,
+    created_at_s,
+    decode_chat,
+    embed_decoder,
+    finish_reason,
+    ollama_error_message,
+    usage_of,
+)
 from alfred.schema import (
-    ChatChunk,
     ChatRequest,
     ChatResponse,
     Choice,
-    ChunkChoice,
-    Delta,
     Embedding,
     EmbeddingRequest,
     EmbeddingResponse,
     EmbeddingUsage,
     FunctionCall,
-    FunctionCallDelta,
     Message,
     ResponseMessage,
     ToolCall,
-    ToolCallDelta,
-    Usage,
 )
 
 _encoder = msgspec.json.Encoder()
-
-
-# -- wire types (only the fields we read; msgspec ignores the rest) ---------------------------------
-class _Function(Struct):
-    name: str = ""
-    arguments: dict[str, Any] | str | None = None
-
-
-class _ToolCall(Struct):
-    function: _Function
-    id: str | None = None
-
-
-class _Message(Struct):
-    content: str = ""
-    tool_calls: list[_ToolCall] | None = None
-
-
-class _Chat(Struct):
-    """One /api/chat response object: the whole answer, or one NDJSON line of a stream."""
-
-    model: str = ""
-    created_at: str | None = None
-    message: _Message | None = None
-    done: bool = False
-    done_reason: str | None = None
-    prompt_eval_count: int | None = None
-    eval_count: int | None = None
-    error: str | None = None
-
-
-class _Embed(Struct):
-    embeddings: list[list[float]]
-    prompt_eval_count: int | None = None
-
-
-_chat_decoder = msgspec.json.Decoder(_Chat)
-_embed_decoder = msgspec.json.Decoder(_Embed)
 
 
 class OllamaAdapter:
@@ -109,21 +81,22 @@ class OllamaAdapter:
 
     # -- responses --------------------------------------------------------------------------
     def chat_response(self, body: bytes, endpoint: Endpoint) -> ChatResponse:
-        data = _decode_chat(body, endpoint)
+        data = decode_chat(body, endpoint)
         if data.error:
             raise UpstreamError(f"{endpoint.provider}: {data.error}")
-        message = data.message or _Message()
+        message = data.message or WireMessage()
         calls = [
             ToolCall(
-                id=call.id or _tool_call_id(), function=FunctionCall(call.function.name, _arguments(call))
+                id=call.id or new_tool_call_id(),
+                function=FunctionCall(call.function.name, arguments_text(call)),
             )
             for call in message.tool_calls or ()
         ]
-        usage = _usage(data)
+        usage = usage_of(data)
         return ChatResponse(
             id=f"chatcmpl-{uuid.uuid4().hex}",  # Ollama gives responses no id
             model=data.model or endpoint.model,
-            created=_created(data.created_at),
+            created=created_at_s(data.created_at),
             choices=[
                 Choice(
                     index=0,
@@ -139,7 +112,7 @@ class OllamaAdapter:
 
     def embeddings_response(self, body: bytes, endpoint: Endpoint) -> EmbeddingResponse:
         try:
-            data = _embed_decoder.decode(body)
+            data = embed_decoder.decode(body)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise UpstreamError(f"{endpoint.provider}: malformed embed response ({exc})") from exc
         tokens = data.prompt_eval_count or 0
@@ -300,136 +273,3 @@ def _format(fmt: dict[str, Any] | None) -> str | dict[str, Any] | None:
         schema = (fmt.get("json_schema") or {}).get("schema")
         return schema if isinstance(schema, dict) else "json"
     raise InvalidRequestError(f"unknown response_format type {fmt.get('type')!r}", param="response_format")
-
-
-def finish_reason(raw: str | None, *, has_tool_calls: bool) -> str:
-    """OpenAI's finish reason for Ollama's ``done_reason`` (which says ``stop`` after tool calls)."""
-    if raw == "length":
-        return "length"
-    return "tool_calls" if has_tool_calls else "stop"
-
-
-def _arguments(call: _ToolCall) -> str:
-    arguments = call.function.arguments
-    if isinstance(arguments, str):  # some proxies in front of Ollama re-encode them
-        return arguments or "{}"
-    return _encoder.encode(arguments or {}).decode()
-
-
-def _usage(data: _Chat) -> Usage | None:
-    if data.prompt_eval_count is None and data.eval_count is None:
-        return None
-    prompt, completion = data.prompt_eval_count or 0, data.eval_count or 0
-    return Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
-
-
-def _created(created_at: str | None) -> int:
-    if created_at:
-        try:
-            return int(datetime.fromisoformat(created_at).timestamp())
-        except ValueError:
-            pass
-    return now_s()
-
-
-def _decode_chat(body: bytes, endpoint: Endpoint) -> _Chat:
-    try:
-        return _chat_decoder.decode(body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        raise UpstreamError(f"{endpoint.provider}: malformed chat response ({exc})") from exc
-
-
-def _tool_call_id() -> str:
-    return f"call_{uuid.uuid4().hex[:24]}"
-
-
-def ollama_error_message(body: bytes) -> str:
-    """The message of an Ollama error body (``{"error": "..."}``), or short text."""
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        return body[:500].decode("utf-8", errors="replace").strip()
-    if isinstance(data, dict):
-        error = data.get("error")
-        if isinstance(error, str):
-            return error
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-    return body[:500].decode("utf-8", errors="replace").strip()
-
-
-class OllamaStreamDecoder:
-    """Ollama's NDJSON stream → canonical chunks; the line with ``"done": true`` ends it."""
-
-    def __init__(self, endpoint: Endpoint) -> None:
-        self._endpoint = endpoint
-        self._lines = NDJSONSplitter()
-        self._id = f"chatcmpl-{uuid.uuid4().hex}"
-        self._model = ""
-        self._created = 0
-        self._role_sent = False
-        self._tool_count = 0
-        self.finished = False
-
-    def feed(self, data: bytes) -> list[ChatChunk]:
-        return self._decode(self._lines.feed(data))
-
-    def close(self) -> list[ChatChunk]:
-        return self._decode(self._lines.flush())
-
-    def _decode(self, lines: list[bytes]) -> list[ChatChunk]:
-        out: list[ChatChunk] = []
-        for line in lines:
-            if self.finished:
-                break
-            data = _decode_chat(line, self._endpoint)
-            if data.error:
-                raise UpstreamError(f"{self._endpoint.provider}: {data.error}", retryable=False)
-            out.extend(self._line(data))
-        return out
-
-    def _line(self, data: _Chat) -> list[ChatChunk]:
-        if not self._created:
-            self._model = data.model or self._endpoint.model
-            self._created = _created(data.created_at)
-        message = data.message or _Message()
-        out: list[ChatChunk] = []
-        delta = Delta(content=message.content or None)
-        if message.tool_calls:
-            delta.tool_calls = []
-            for call in message.tool_calls:
-                # Each call arrives whole, so its first (and only) fragment carries id, name and arguments.
-                delta.tool_calls.append(
-                    ToolCallDelta(
-                        index=self._tool_count,
-                        id=call.id or _tool_call_id(),
-                        type="function",
-                        function=FunctionCallDelta(name=call.function.name, arguments=_arguments(call)),
-                    )
-                )
-                self._tool_count += 1
-        if delta.content or delta.tool_calls:
-            out.append(self._chunk(delta))
-        elif not self._role_sent and not data.done:
-            out.append(self._chunk(Delta(content="")))  # an empty first line still opens the message
-        if data.done:
-            self.finished = True
-            finish = finish_reason(data.done_reason, has_tool_calls=self._tool_count > 0)
-            out.append(self._chunk(Delta(), finish))
-            usage = _usage(data)
-            if usage is not None:
-                out.append(
-                    ChatChunk(id=self._id, model=self._model, created=self._created, choices=[], usage=usage)
-                )
-        return out
-
-    def _chunk(self, delta: Delta, finish: str | None = None) -> ChatChunk:
-        if not self._role_sent:
-            delta.role = "assistant"
-            self._role_sent = True
-        return ChatChunk(
-            id=self._id,
-            model=self._model,
-            created=self._created,
-            choices=[ChunkChoice(index=0, delta=delta, finish_reason=finish)],
-        )
