@@ -131,6 +131,8 @@ def test_route_of() -> None:
     assert route_of(call) == "retry"
     call.cache_status = "hit"
     assert route_of(call) == "cache"
+    call.cache_status = "semantic-hit"  # the cache stage's spelling
+    assert route_of(call) == "cache"
     call.notes["route"] = "fallback"
     assert route_of(call) == "fallback"
 

@@ -39,7 +39,7 @@ def route_of(call: Call) -> str | None:
     noted = call.notes.get("route")
     if isinstance(noted, str):
         return noted
-    if call.cache_status in ("hit", "semantic_hit"):
+    if call.cache_status in ("hit", "semantic-hit"):
         return "cache"
     if call.provider is None:
         return None
