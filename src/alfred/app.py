@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from alfred.api.anthropic import MessagesEndpoint
 from alfred.api.console import ConsoleEndpoint
 from alfred.api.health import HealthEndpoint
 from alfred.api.http import Receive, Scope, Send
+from alfred.api.lazy_app import LazyApp
 from alfred.api.metrics_endpoint import MetricsEndpoint
 from alfred.api.middleware.security_headers import SecurityHeadersMiddleware
 from alfred.api.openai import ChatCompletionsEndpoint, EmbeddingsEndpoint, ModelsEndpoint
@@ -35,9 +37,14 @@ from alfred.pipeline.timeout import TimeoutStage
 from alfred.providers.transport import HttpTransport
 from alfred.routing.build import Routing, build_routing
 from alfred.routing.catalog import ModelCatalog
+from alfred.safety.scanner import Scanner
+from alfred.safety.secrets import SecretRecognizer
 from alfred.secrets import SecretResolver
 from alfred.state import StateBackend, build_backend
 from alfred.vault import secret_resolver
+
+if TYPE_CHECKING:
+    from alfred.governance.build import GovernanceRuntime
 
 log = logging.getLogger("alfred")
 
@@ -55,6 +62,7 @@ class Components:
     state: StateBackend
     routing: Routing
     images: ImageRuntime | None = None
+    governance: GovernanceRuntime | None = None
     startup: list[Any] = field(default_factory=list)
     shutdown: list[Any] = field(default_factory=list)
 
@@ -157,28 +165,51 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         transport,
         state,
         on_transition=lambda t: metrics.breaker_transition(t.key, t.source, t.target),
+        on_capped=metrics.rate_limited,
     )
     key_secret = (resolver.resolve(settings.key_hash_secret) or "").encode()
     caches = _build_caches(settings, state, resolver)
+    governance = None
+    if settings.governance.enabled:
+        from alfred.governance.build import build_governance
+
+        governance = build_governance(
+            settings, resolver=resolver, catalog=catalog, group_for=routing.router.group_for
+        )
+    # One scanner for chat and image prompts: its recognisers compile their patterns once.
+    scanner = _scanner(settings) if settings.safety.enabled else None
     stages: dict[str, Stage | None] = {
-        "rate_limit": RateLimitStage(state.limiter, settings.rate_limits, key_hash_secret=key_secret)
+        "rate_limit": RateLimitStage(
+            state.limiter, settings.rate_limits, key_hash_secret=key_secret, rejected=metrics.rate_limited
+        )
         if settings.rate_limits.enabled
         else None,
-        "auth": None,
-        "quota": None,
+        "auth": governance.auth if governance else None,
+        "quota": governance.quota if governance else None,
         "stream_limit": StreamLimitStage(state.kv, settings.stream_limit, key_hash_secret=key_secret)
         if settings.stream_limit.enabled
         else None,
-        "safety": SafetyStage(settings.safety) if settings.safety.enabled else None,
+        "safety": SafetyStage(settings.safety, scanner=scanner) if scanner is not None else None,
         "metrics": MetricsStage(metrics) if obs.metrics.enabled else None,
-        "cache": CacheStage(settings.cache, caches.exact, caches.semantic)
+        "cache": CacheStage(
+            settings.cache,
+            caches.exact,
+            caches.semantic,
+            cost_of=catalog.cost_usd,
+            metrics=metrics,
+            generations=caches.generations,
+            counters=caches.counters,
+        )
         if settings.cache.enabled
         else None,
         "timeout": TimeoutStage(settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s),
     }
     stages = tracing.stages(stages)
     pipeline = build_pipeline(settings.pipeline.order, stages, MeteredHandler(routing.dispatcher))
-    components = Components(settings, catalog, transport, pipeline, state, routing)
+    components = Components(settings, catalog, transport, pipeline, state, routing, governance=governance)
+    if governance is not None:
+        components.startup.extend(governance.startup)
+        components.shutdown.extend(governance.shutdown)
     components.startup.append(transport.start)
     components.shutdown.append(transport.close)
     if settings.cache.enabled:
@@ -217,6 +248,7 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
             resolver=resolver,
             max_body_bytes=limits.max_body_bytes,
             public_origin=f"http://{_public_host(limits.host)}:{limits.port}",
+            **_image_governance(settings, governance, scanner),
         )
         exact.update(images.exact)
         prefixes.extend(images.prefixes)
@@ -228,13 +260,58 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     if embedded_mock is not None:
         components.startup.insert(0, embedded_mock.start)
         components.shutdown.append(embedded_mock.stop)
+    # Built on its first request: FastAPI and the admin routes would add ~0.2 s of CPU to readiness.
+    admin = (
+        LazyApp(
+            partial(
+                _admin_app, governance, routing, caches if settings.cache.enabled else None, components.images
+            )
+        )
+        if governance is not None
+        else None
+    )
     http_app = wrap_outer(
-        SecurityHeadersMiddleware(PathRouter(exact, prefixes)),
+        SecurityHeadersMiddleware(PathRouter(exact, prefixes, fallback=admin)),
         limits.cors_origins,
         request_log,
         cors_allow_credentials=limits.cors_allow_credentials,
     )
     return AlfredApp(http_app, components)
+
+
+def _scanner(settings: Settings) -> Scanner:
+    return Scanner(secrets=SecretRecognizer(entropy_margin=settings.safety.entropy_margin))
+
+
+def _image_governance(
+    settings: Settings, governance: GovernanceRuntime | None, scanner: Scanner | None
+) -> dict[str, Any]:
+    """What the image endpoints need to apply auth, safety and quota like the chat pipeline does."""
+    from alfred.api.images import authenticated_caller
+    from alfred.images.prompt_safety import ImagePromptSafety
+
+    hooks: dict[str, Any] = {}
+    if scanner is not None:
+        hooks["safety"] = ImagePromptSafety(settings.safety, scanner)
+    if governance is not None:
+        hooks["caller_of"] = authenticated_caller(governance.authenticator.authenticate)
+        if settings.governance.quota.enabled:
+            hooks["settler"] = governance.ledger.wallets
+            hooks["reserver"] = governance.ledger.governance
+    return hooks
+
+
+def _admin_app(
+    governance: GovernanceRuntime | None, routing: Routing, caches: Caches | None, images: ImageRuntime | None
+) -> Any:
+    """The admin API (``/admin/*``, ``/v1/me``) when governance is on: it serves from the ledger."""
+    if governance is None:
+        return None
+    from alfred.api.admin import AdminDeps, build_admin_app
+
+    auth = governance.authenticator
+    deps = AdminDeps(governance.ledger, auth.authenticate, auth.invalidate_key, routing, caches, images)
+    return build_admin_app(deps)
 
 
 def _build_caches(settings: Settings, state: StateBackend, resolver: SecretResolver) -> Caches:
@@ -246,6 +323,7 @@ def _build_caches(settings: Settings, state: StateBackend, resolver: SecretResol
     return build_caches(
         settings.cache,
         kv=state.kv if settings.cache.backend == "redis" else None,
+        state_kv=state.kv,
         redis=redis_client,
         redis_prefix=settings.state.redis.key_prefix,
     )

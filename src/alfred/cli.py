@@ -10,28 +10,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from alfred.config import ConfigError, Settings, load_settings
+from alfred.cli_admin import register_admin
+from alfred.cli_config import ConfigOption
+from alfred.cli_config import load_config as _load
 from alfred.diagrams.command import diagram
 from alfred.simulate.command import simulate
 
+# Commands import what they need when they run: `alfred --help` must not load the config models,
+# and `alfred serve` reaches readiness sooner for each library it does not load (bench/cold_start.py).
+
 app = typer.Typer(help="Alfred, an AI gateway. Run `alfred serve` to start it.", no_args_is_help=True)
 console = Console(stderr=True)
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config file (default: ALFRED_CONFIG, else env vars only)"),
-]
-
-
-def _load(config: Path | None) -> Settings:
-    path = config or (Path(os.environ["ALFRED_CONFIG"]) if os.environ.get("ALFRED_CONFIG") else None)
-    try:
-        return load_settings(path)
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 def _configure_logging(level: str) -> None:
@@ -150,6 +140,8 @@ def mock_upstream(
 @app.command()
 def models(config: ConfigOption = None) -> None:
     """List the models a config serves and where each one goes."""
+    from rich.table import Table
+
     from alfred.routing.catalog import ModelCatalog
     from alfred.vault import secret_resolver
 
@@ -180,6 +172,7 @@ def check_config(file: Annotated[Path, typer.Argument(help="the YAML file to val
 
 app.command()(diagram)
 app.command()(simulate)
+register_admin(app)
 
 
 def main() -> None:

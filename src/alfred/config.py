@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from alfred.cache.settings import CacheSettings
 from alfred.configbase import Price as Price
 from alfred.configbase import Strict
-from alfred.images.settings import ImageSettings
 from alfred.governance.settings import GovernanceSettings
+from alfred.images.settings import ImageSettings
 from alfred.observability.settings import ObservabilitySettings
 from alfred.pipeline.stream_limit import StreamLimitSettings
 from alfred.routing.settings import RateLimitSettings, RoutingSettings
@@ -309,6 +309,9 @@ def _load_settings(
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{file}:1: the top level must be a mapping of settings")
+    odd = [key for key in raw if not isinstance(key, str)]
+    if odd:
+        raise ConfigError(f"{file}: top-level setting names must be text; found {odd[0]!r}")
     try:
         data = _expand(raw, "config", env, keep_unset_vars)
     except ConfigError as exc:

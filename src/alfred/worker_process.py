@@ -9,12 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import TYPE_CHECKING
 
 from alfred.composition.images import build_images
 from alfred.config import Settings
 from alfred.providers.transport import HttpTransport
 from alfred.state import build_backend
 from alfred.vault import secret_resolver
+
+if TYPE_CHECKING:
+    from alfred.ledger.service import Ledger
+    from alfred.secrets import SecretResolver
 
 log = logging.getLogger("alfred.worker")
 
@@ -26,6 +31,7 @@ async def run_worker(settings: Settings) -> None:
     state = build_backend(settings.state, password=resolver.resolve(settings.state.redis.password))
     transport = HttpTransport()
     await transport.start()
+    ledger = _ledger(settings, resolver) if settings.governance.enabled else None
     parts = build_images(
         settings.images,
         settings.storage,
@@ -34,6 +40,8 @@ async def run_worker(settings: Settings) -> None:
         resolver=resolver,
         max_body_bytes=settings.server.max_body_bytes,
         run_workers=True,
+        # Jobs this process finishes settle (or release) the holds the gateway took for them.
+        settler=ledger.wallets if ledger is not None and settings.governance.quota.enabled else None,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -47,3 +55,12 @@ async def run_worker(settings: Settings) -> None:
         await parts.runtime.stop()
         await transport.close()
         await state.close()
+        if ledger is not None:
+            await ledger.close()
+
+
+def _ledger(settings: Settings, resolver: SecretResolver) -> Ledger:
+    from alfred.ledger.service import Ledger
+
+    secret = resolver.resolve(settings.key_hash_secret) or ""
+    return Ledger.build(settings.governance.ledger, key_secret=secret)

@@ -15,6 +15,7 @@ from tests.servers import gateway
 def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     files = tmp_path_factory.mktemp("files")
     env = {"ALFRED_STORAGE__KIND": "local", "ALFRED_STORAGE__ROOT": str(files)}
+    env["ALFRED_GOVERNANCE__LEDGER__DATABASE_URL"] = f"sqlite+aiosqlite:///{files / 'ledger.db'}"
     for name in ("OPENAI_API_KEY", "GROQ_API_KEY", "TOGETHER_API_KEY", "MISTRAL_API_KEY", "HF_TOKEN"):
         env[name] = ""  # real providers stay off: the demo must not need them
     with gateway("examples/demo.yaml", env=env) as url:

@@ -24,6 +24,9 @@ def console_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "ALFRED_STORAGE__ROOT": str(tmp_path_factory.mktemp("files")),
         "ALFRED_CONFIG": str(ROOT / "examples/demo.yaml"),
     }
+    env["ALFRED_GOVERNANCE__LEDGER__DATABASE_URL"] = (
+        f"sqlite+aiosqlite:///{env['ALFRED_STORAGE__ROOT']}/ledger.db"
+    )
     with gateway("examples/demo.yaml", env=env) as url:
         if httpx.get(f"{url}/console").status_code == 200:
             yield url

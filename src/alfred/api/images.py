@@ -4,17 +4,22 @@
 A generation waits up to ``wait`` seconds (default from config; 0 = asynchronous): finished in time
 → 200 with OpenAI's ``{"created", "data": [{"url"}]}``; not yet → 202 with the job and a
 ``Location`` to poll. Who the caller is comes from the injected ``CallerOf`` (the tenant that owns
-the jobs, and whether privacy mode is on).
+the jobs, and whether privacy mode is on): ``authenticated_caller`` when governance is on (401 for a
+bad key; jobs and files belong to the caller's team, else to the user), ``credential_caller`` when
+it is off. Optional governance hooks run before a job is queued: the safety policy on the prompt
+(400 ``content_policy_violation``) and a hold on the caller's wallet for the images (402).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import msgspec
 
+from alfred.api.calls import client_ip
 from alfred.api.errors import error_body, send_error
 from alfred.api.http import (
     SSE_HEADERS,
@@ -30,24 +35,69 @@ from alfred.api.http import (
 from alfred.api.images_wire import images_response, parse_image_request
 from alfred.api.middleware.request_id import request_id_of
 from alfred.errors import AlfredError, NotFoundError
+from alfred.images.charges import ImageCharges, Payer
 from alfred.images.jobs import ImageJob, JobState
-from alfred.images.service import ImageService
+from alfred.images.prompt_safety import ImagePromptSafety
+from alfred.images.service import HoldHook, ImageService
 from alfred.images.views import job_view
+from alfred.pipeline.call import Identity
+from alfred.schema.images import ImageRequest
 from alfred.storage.blobs import BlobStore
 
 _encoder = msgspec.json.Encoder()
 JOBS_PREFIX = "/v1/images/jobs/"
 
 
+PRIVACY_HEADERS = ("x-alfred-privacy", "x-privacy-mode")  # as chat's quota stage reads them
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who is asking: the tenant that owns the jobs, and whether its prompts may be stored."""
+    """Who is asking: the tenant that owns the jobs, whether its prompts may be stored, and (when
+    authenticated) the identity that safety policy and the ledger look at."""
 
     tenant: str
     privacy: bool = False
+    identity: Identity | None = None
+    client_ip: str | None = None
+
+    def payer(self) -> Payer | None:
+        """The ledger user who pays, if any (anonymous and master-key callers hold nothing)."""
+        identity = self.identity
+        if identity is None or identity.user_id is None or not identity.user_id.isdigit():
+            return None
+        key_id = int(identity.key_id) if identity.key_id and identity.key_id.isdigit() else None
+        return Payer(int(identity.user_id), key_id, identity.priority, self.client_ip)
 
 
 CallerOf = Callable[[Scope, dict[str, str]], Awaitable[Caller]]
+Authenticate = Callable[[Mapping[str, str]], Awaitable[Identity]]
+"""Headers → identity, raising ``AuthenticationError`` (401); ``Authenticator.authenticate`` is one."""
+
+
+def _privacy(headers: Mapping[str, str]) -> bool:
+    return any(headers.get(name, "").strip().lower() == "strict" for name in PRIVACY_HEADERS)
+
+
+def tenant_of(identity: Identity) -> str:
+    """Jobs and files are shared within a team, else owned by the user (or the key, or nobody)."""
+    if identity.team_id is not None:
+        return f"team:{identity.team_id}"
+    if identity.user_id is not None:
+        return f"user:{identity.user_id}"
+    if identity.key_id is not None:
+        return f"key:{identity.key_id}"
+    return "anonymous"
+
+
+def authenticated_caller(authenticate: Authenticate) -> CallerOf:
+    """A ``CallerOf`` from the gateway's authenticator."""
+
+    async def caller_of(scope: Scope, headers: dict[str, str]) -> Caller:
+        identity = await authenticate(headers)
+        return Caller(tenant_of(identity), _privacy(headers), identity, client_ip(scope))
+
+    return caller_of
 
 
 async def credential_caller(scope: Scope, headers: dict[str, str]) -> Caller:
@@ -85,11 +135,33 @@ class ImageGenerationsEndpoint:
         blobs: BlobStore,
         max_body_bytes: int,
         caller_of: CallerOf = credential_caller,
+        *,
+        safety: ImagePromptSafety | None = None,
+        charges: ImageCharges | None = None,
     ) -> None:
         self._service = service
         self._blobs = blobs
         self._max_body = max_body_bytes
         self._caller_of = caller_of
+        self._safety = safety
+        self._charges = charges
+
+    async def _screen(self, caller: Caller, request: ImageRequest) -> ImageRequest:
+        if self._safety is None:
+            return request
+        identity = caller.identity
+        screening = await self._safety.screen(
+            request,
+            team_id=identity.team_id if identity else None,
+            key_id=identity.key_id if identity else None,
+        )
+        return screening.request
+
+    def _hold_for(self, caller: Caller) -> HoldHook | None:
+        payer = caller.payer()
+        if self._charges is None or payer is None:
+            return None
+        return functools.partial(self._charges.hold, payer)
 
     def _preset_fields(self, name: str) -> list[str]:
         return self._service.preset_fields(name)
@@ -102,11 +174,15 @@ class ImageGenerationsEndpoint:
         headers = request_headers(scope)
         job: ImageJob | None = None
         try:
+            caller = await self._caller_of(scope, headers)  # 401 before the body is even read
             body = await read_body(receive, headers, self._max_body)
-            request = parse_image_request(body, self._preset_fields)
-            caller = await self._caller_of(scope, headers)
+            request = await self._screen(caller, parse_image_request(body, self._preset_fields))
             job = await self._service.submit(
-                caller.tenant, request, request_id=request_id, privacy=caller.privacy
+                caller.tenant,
+                request,
+                request_id=request_id,
+                privacy=caller.privacy,
+                hold=self._hold_for(caller),
             )
             settings = self._service.settings
             wait = settings.default_wait_s if request.wait is None else min(request.wait, settings.max_wait_s)

@@ -49,14 +49,15 @@ class PathRouter:
         if app is not None:
             await app(scope, receive, send)
             return
-        if self._fallback is not None:
-            await self._fallback(scope, receive, send)
-            return
         error: AlfredError
         if path in self._paths or any(path.startswith(p) for p in self._paths):
+            # One of ours with the wrong method: 405 here, before the fallback could call it unknown.
             error = AlfredError(
                 f"method {method} is not allowed on {path}", code="method_not_allowed", status=405
             )
+        elif self._fallback is not None:
+            await self._fallback(scope, receive, send)
+            return
         else:
             error = NotFoundError(f"no route for {method} {path}; the API lives under /v1")
         await send_error(send, error, request_id_of(scope))

@@ -2,6 +2,7 @@
 
 ``alfred.cache.build.build_caches(settings, ...)`` wires the caches and
 ``alfred.pipeline.cache.CacheStage`` puts them in the request path; ``alfred.cache.settings`` holds
-the settings. Nothing is imported here, so ``alfred.config`` can import the settings module without
+the settings; ``generations`` (per-group flush generations) and ``groups`` (per-group counts and
+the flush) serve ``/admin/cache``. Nothing is imported here, so ``alfred.config`` can import the settings module without
 pulling numpy or onnxruntime in. docs/cache.md has the design and the measured figures.
 """

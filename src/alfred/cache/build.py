@@ -7,9 +7,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from alfred.cache.counters import CacheCounters
 from alfred.cache.exact import ExactCache, LruStore
+from alfred.cache.generations import Generations
 from alfred.cache.settings import CacheSettings
 from alfred.state.base import Clock, KeyValueStore
+from alfred.state.memory import MemoryKeyValueStore
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -24,10 +27,17 @@ async def _nothing() -> None:
 
 @dataclass
 class Caches:
-    """The exact cache, the semantic cache when enabled, and their startup/shutdown hooks."""
+    """The exact cache, the semantic cache when enabled, and their startup/shutdown hooks.
+
+    ``generations`` holds each group's flush generation (shared through the state backend);
+    ``counters`` the lookup outcomes per group that the cache stage records in this process.
+    """
 
     exact: ExactCache
     semantic: SemanticCache | None
+    settings: CacheSettings = field(default_factory=CacheSettings)
+    generations: Generations = field(default_factory=lambda: Generations(MemoryKeyValueStore()))
+    counters: CacheCounters = field(default_factory=CacheCounters)
     start: Callable[[], Awaitable[None]] = _nothing
     close: Callable[[], Awaitable[None]] = _nothing
     embedder: Embedder | None = field(default=None, repr=False)
@@ -37,6 +47,7 @@ def build_caches(
     settings: CacheSettings,
     *,
     kv: KeyValueStore | None = None,
+    state_kv: KeyValueStore | None = None,
     redis: Redis | None = None,
     redis_prefix: str = "alfred:",
     embed: EmbedFunction | None = None,
@@ -46,7 +57,9 @@ def build_caches(
     """Wire the caches.
 
     ``kv`` is L2 (the state backend's Redis ``KeyValueStore``) and ``redis`` the client the semantic
-    log uses; both are required with ``backend: redis`` and ignored with ``memory``. ``embed`` calls
+    log uses; both are required with ``backend: redis`` and ignored with ``memory``. ``state_kv`` is
+    the state backend's store, where the per-group flush generations live (whatever the cache backend:
+    with Redis state, a flush reaches every process); None keeps them in this process. ``embed`` calls
     the configured embeddings model when ``semantic.embedder`` is ``provider``; ``embedder``
     overrides the choice entirely (tests).
     """
@@ -61,9 +74,11 @@ def build_caches(
         max_entry_bytes=settings.max_entry_bytes,
         clock=clock,
     )
+    generations = Generations(state_kv if state_kv is not None else MemoryKeyValueStore())
+    counters = CacheCounters()
     semantic_on = settings.semantic.enabled or any(g.semantic for g in settings.groups.values())
     if not semantic_on:
-        return Caches(exact, None)
+        return Caches(exact, None, settings, generations, counters)
     # The semantic parts need numpy (the `semantic` extra): imported only when a config turns them on.
     from alfred.cache.embedder import MiniLMEmbedder, ProviderEmbedder
     from alfred.cache.guard import QuestionGuard
@@ -102,4 +117,13 @@ def build_caches(
         if isinstance(embedder, MiniLMEmbedder):
             embedder.close()
 
-    return Caches(exact, semantic, start=semantic.start, close=close, embedder=embedder)
+    return Caches(
+        exact,
+        semantic,
+        settings,
+        generations,
+        counters,
+        start=semantic.start,
+        close=close,
+        embedder=embedder,
+    )

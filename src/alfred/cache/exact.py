@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from alfred.cache.entry import CachedAnswer, decode_answer, encode_answer
+from alfred.cache.keys import group_of
 from alfred.state.base import Clock, KeyValueStore
 
 log = logging.getLogger("alfred.cache")
@@ -68,6 +70,11 @@ class LruStore:
     def delete(self, key: str) -> None:
         if key in self._slots:
             self._drop(key)
+
+    def live_keys(self) -> list[str]:
+        """Keys whose slot is still usable (admin counts; walks every slot)."""
+        now = self._clock()
+        return [key for key, slot in self._slots.items() if slot.expires_at > now]
 
     def _drop(self, key: str) -> None:
         slot = self._slots.pop(key)
@@ -147,6 +154,34 @@ class ExactCache:
             log.warning("L2 cache write failed; kept in this process only", exc_info=True)
             return False
         return True
+
+    def count_by_group(self) -> Counter[tuple[str, int]]:
+        """This process's L1 entries by (group, generation); semantic answers are not counted here."""
+        found: Counter[tuple[str, int]] = Counter()
+        for key in self._l1.live_keys():
+            owner = group_of(key)
+            if owner is not None:
+                found[owner] += 1
+        return found
+
+    def forget_group(self, group: str, below: int) -> int:
+        """Drop this process's L1 entries of ``group`` older than generation ``below`` (after a flush).
+
+        L2 keeps its copies until they expire: no request can reach them any more, and deleting
+        them one by one in Redis would cost a scan of the whole key space.
+        """
+        stale = [
+            key
+            for key in self._l1.live_keys()
+            if (owner := group_of(key)) is not None and owner[0] == group and owner[1] < below
+        ]
+        self.forget(stale)
+        return len(stale)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Drop keys from L1 only."""
+        for key in keys:
+            self._l1.delete(key)
 
     async def delete(self, key: str) -> None:
         self._l1.delete(key)

@@ -10,13 +10,14 @@ goes first.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from alfred.cache.guard import Signature
+from alfred.cache.keys import group_of
 
 Vector = npt.NDArray[np.float32]
 
@@ -104,6 +105,27 @@ class VectorIndex:
         block.remove(entry_id)
         if not block.items:
             del self._blocks[scope]
+
+    def count_by_group(self, now: float) -> Counter[tuple[str, int]]:
+        """Unexpired questions by (group, generation) of their scope."""
+        found: Counter[tuple[str, int]] = Counter()
+        for scope, block in self._blocks.items():
+            owner = group_of(scope)
+            if owner is not None:
+                found[owner] += sum(1 for item in block.items if item.expires_at > now)
+        return found
+
+    def forget_group(self, group: str, below: int) -> list[str]:
+        """Remove the questions of ``group`` older than generation ``below``; returns their entry ids."""
+        removed: list[str] = []
+        for scope in list(self._blocks):
+            owner = group_of(scope)
+            if owner is not None and owner[0] == group and owner[1] < below:
+                ids = [item.entry_id for item in self._blocks[scope].items]
+                for entry_id in ids:
+                    self.remove(entry_id)
+                removed.extend(ids)
+        return removed
 
     def search(
         self, scope: str, vector: Vector, *, k: int, min_score: float

@@ -10,6 +10,11 @@ a lone text part equals a plain string, and dict keys are sorted.
 
 The semantic cache uses the same normalization, split differently: its *scope* hashes everything
 except the last user turn, whose text is what gets embedded.
+
+Both start ``<group>:g<generation>:``. The generation is the group's flush counter
+(``generations.py``): a flush bumps it, so every older key of the group stops matching at once, in
+every process, and the old entries age out. Keeping group and generation readable lets a process
+count its live entries per group without a second index.
 """
 
 from __future__ import annotations
@@ -102,12 +107,29 @@ def _digest(*parts: Any) -> str:
     return hashlib.sha256(_encoder.encode(parts)).hexdigest()[:40]
 
 
-def exact_key(request: ChatRequest, tenant: str) -> str:
-    """The exact-cache key: ``<group>:<hash>``; the group stays readable for operators."""
+def _prefix(group: str, generation: int) -> str:
+    return f"{group}:g{generation}:"
+
+
+def group_of(key: str) -> tuple[str, int] | None:
+    """The (group, generation) an exact key or a semantic scope belongs to; None for other keys."""
+    group, generation, digest = _split(key)
+    if digest is None or not generation.startswith("g") or not generation[1:].isdigit():
+        return None
+    return group, int(generation[1:])
+
+
+def _split(key: str) -> tuple[str, str, str | None]:
+    # Split from the right: a group name may itself contain colons, the generation and hash never do.
+    parts = key.rsplit(":", 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 else (key, "", None)
+
+
+def exact_key(request: ChatRequest, tenant: str, generation: int = 0) -> str:
+    """The exact-cache key: ``<group>:g<generation>:<hash>``; group and generation stay readable."""
     messages = [_message(m) for m in request.messages]
-    return (
-        f"{request.model}:{_digest(KEY_VERSION, tenant, request.model, answer_parameters(request), messages)}"
-    )
+    digest = _digest(KEY_VERSION, tenant, request.model, answer_parameters(request), messages)
+    return _prefix(request.model, generation) + digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +140,7 @@ class SemanticQuery:
     text: str
 
 
-def semantic_query(request: ChatRequest, tenant: str) -> SemanticQuery | None:
+def semantic_query(request: ChatRequest, tenant: str, generation: int = 0) -> SemanticQuery | None:
     """Split a request for the semantic cache; None when its last turn is not plain user text."""
     if not request.messages:
         return None
@@ -130,4 +152,4 @@ def semantic_query(request: ChatRequest, tenant: str) -> SemanticQuery | None:
         return None  # images or other parts: a text embedding would not see them
     context = [_message(m) for m in request.messages[:-1]]
     scope = _digest(KEY_VERSION, "semantic", tenant, request.model, answer_parameters(request), context)
-    return SemanticQuery(scope=f"{request.model}:{scope}", text=content.strip())
+    return SemanticQuery(scope=_prefix(request.model, generation) + scope, text=content.strip())

@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 import msgspec
@@ -106,6 +107,16 @@ class SemanticCache:
     @property
     def index(self) -> VectorIndex:
         return self._index
+
+    def count_by_group(self) -> Counter[tuple[str, int]]:
+        """This process's indexed questions by (group, generation), expired ones left out."""
+        return self._index.count_by_group(self._clock())
+
+    def forget_group(self, group: str, below: int) -> int:
+        """Drop this process's questions (and their L1 answers) of ``group`` older than ``below``."""
+        removed = self._index.forget_group(group, below)
+        self._answers.forget(_answer_key(entry_id) for entry_id in removed)
+        return len(removed)
 
     async def start(self) -> None:
         """Warm this process's index from the shared log (call once at startup)."""

@@ -8,10 +8,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from alfred.api.images import JOBS_PREFIX, ImageGenerationsEndpoint, ImageJobsEndpoint
+from alfred.api.images import (
+    JOBS_PREFIX,
+    CallerOf,
+    ImageGenerationsEndpoint,
+    ImageJobsEndpoint,
+    credential_caller,
+)
 from alfred.images.backend import ImageBackend
+from alfred.images.background import background_postprocess
+from alfred.images.batcher import BatchSlot, DynamicBatcher
 from alfred.images.build import ImageRuntime, build_image_service
+from alfred.images.charges import ImageCharges, Reserver, Settler
 from alfred.images.factories import BackendFactory
+from alfred.images.prompt_safety import ImagePromptSafety
 from alfred.images.settings import BackendSettings, ImageSettings
 from alfred.providers.transport import HttpTransport
 from alfred.secrets import SecretResolver
@@ -58,12 +68,19 @@ def backend_factories(transport: HttpTransport, resolver: SecretResolver) -> dic
 
         return OpenAIImagesBackend(name, _options(OpenAIImagesOptions, name, s.options, resolver), transport)
 
-    def diffusers(name: str, s: BackendSettings) -> ImageBackend:
-        from alfred.providers.diffusers_local import DiffusersBackend, DiffusersOptions
+    batchers: dict[str, DynamicBatcher] = {}  # per diffusers backend name: one pipeline for all its slots
 
-        options = dict(s.options)
-        options.setdefault("model", s.model or name)
-        return DiffusersBackend(name, _options(DiffusersOptions, name, options, resolver))
+    def diffusers(name: str, s: BackendSettings) -> ImageBackend:
+        from alfred.providers.diffusers_local import DiffusersBackend, DiffusersOptions, diffusers_batcher
+
+        raw = dict(s.options)
+        raw.setdefault("model", s.model or name)
+        options = _options(DiffusersOptions, name, raw, resolver)
+        if s.slots <= 1 or options.max_batch <= 1:
+            return DiffusersBackend(name, options)  # nothing to batch with
+        if name not in batchers:
+            batchers[name] = diffusers_batcher(name, options)
+        return BatchSlot(name, "diffusers", batchers[name])
 
     return {"replicate": replicate, "space": space, "openai-images": openai_images, "diffusers": diffusers}
 
@@ -88,22 +105,43 @@ def build_images(
     max_body_bytes: int,
     run_workers: bool | None = None,
     public_origin: str | None = None,
+    caller_of: CallerOf = credential_caller,
+    safety: ImagePromptSafety | None = None,
+    settler: Settler | None = None,
+    reserver: Reserver | None = None,
 ) -> ImageParts:
-    """``public_origin`` (http://host:port) makes local-store URLs absolute, as OpenAI clients expect."""
+    """``public_origin`` (http://host:port) makes local-store URLs absolute, as OpenAI clients expect.
+
+    Governance hooks, all optional: ``caller_of`` says who is calling (``authenticated_caller`` over
+    the gateway's authenticator); ``safety`` screens prompts; ``settler`` (the ledger's wallets)
+    settles and releases image holds, and with ``reserver`` (the ledger's governance) the API holds
+    each job's price before queueing it. A worker-only process passes just ``settler``.
+    """
     lookup = resolver.resolve
     if isinstance(storage, LocalStorageSettings) and storage.public_base_url is None and public_origin:
         storage = storage.model_copy(update={"public_base_url": public_origin + storage.url_prefix})
     blobs = build_blob_store(storage, lookup)
+    charges = ImageCharges(settings, settler, reserver) if settler is not None else None
     runtime = build_image_service(
         settings,
         blobs=blobs,
         state=state,
         backend_factories=backend_factories(transport, resolver),
         webhook_secret=lookup(settings.webhooks.secret) if settings.webhooks.secret else None,
+        postprocess=background_postprocess(settings.background_removal, settings.background_model),
         run_workers=run_workers,
+        charge=charges.settle if charges is not None else None,
+        release=charges.release if charges is not None else None,
     )
-    generations = ImageGenerationsEndpoint(runtime.service, blobs, max_body_bytes)
-    jobs = ImageJobsEndpoint(runtime.service)
+    generations = ImageGenerationsEndpoint(
+        runtime.service,
+        blobs,
+        max_body_bytes,
+        caller_of,
+        safety=safety,
+        charges=charges if reserver is not None else None,
+    )
+    jobs = ImageJobsEndpoint(runtime.service, caller_of)
     exact: dict[tuple[str, str], Any] = {("POST", "/v1/images/generations"): generations}
     prefixes: list[tuple[str, str, Any]] = [("GET", JOBS_PREFIX, jobs), ("DELETE", JOBS_PREFIX, jobs)]
     served = files_endpoint(storage)

@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from alfred.config import ConfigError
-
 
 def diagram(
     config: Annotated[
@@ -23,6 +21,7 @@ def diagram(
     png: Annotated[bool, typer.Option("--png/--no-png", help="also rasterise image-flow.svg to PNG")] = True,
 ) -> None:
     """Render the architecture diagrams (Mermaid *.mmd, image-flow.svg and .png) from a config."""
+    from alfred.config import ConfigError
     from alfred.diagrams.facts import Topology
     from alfred.diagrams.render import display_name, load_for_diagrams, write_diagrams
 

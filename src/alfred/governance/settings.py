@@ -9,7 +9,6 @@ from pydantic import Field, model_validator
 from alfred.configbase import Strict
 from alfred.ledger.settings import LedgerSettings
 
-
 Algorithm = Literal["HS256", "RS256"]
 
 
@@ -53,6 +52,7 @@ class AuthSettings(Strict):
         1.0, gt=0, le=60, description="how long a key lookup is reused; bounds how late a revocation lands"
     )
     key_cache_size: int = Field(10_000, ge=1)
+    jwt: JwtSettings = Field(default_factory=JwtSettings)
 
 
 class QuotaSettings(Strict):

@@ -22,7 +22,7 @@ from alfred.images.jobs import JobStore, MemoryJobStore, Route
 from alfred.images.presets import PresetBook
 from alfred.images.queue import JobQueue
 from alfred.images.queue_memory import MemoryJobQueue
-from alfred.images.recorder import ChargeCallback, JobRecorder
+from alfred.images.recorder import ChargeCallback, JobRecorder, ReleaseCallback
 from alfred.images.result_cache import ResultCache
 from alfred.images.router import QueueDepthRouter
 from alfred.images.service import ImageService, ModelRoutes
@@ -38,7 +38,7 @@ log = logging.getLogger("alfred.images")
 Closer = Callable[[], Awaitable[None]]
 
 
-async def _no_charge(job: Any) -> None:
+async def _nothing(job: Any) -> None:
     return None
 
 
@@ -121,7 +121,8 @@ def build_image_service(
     blobs: BlobStore,
     state: StateBackend,
     backend_factories: Mapping[str, BackendFactory],
-    charge: ChargeCallback = _no_charge,
+    charge: ChargeCallback | None = None,
+    release: ReleaseCallback | None = None,
     webhook_secret: str | None = None,
     postprocess: PostProcess | None = None,
     run_workers: bool | None = None,
@@ -193,7 +194,8 @@ def build_image_service(
     recorder = JobRecorder(
         jobs,
         JobEvents(state.pubsub),
-        charge=charge,
+        charge=charge or _nothing,
+        release=release or _nothing,
         cache=cache,
         spend=spend,
         webhooks=webhooks,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Protocol
@@ -20,6 +21,8 @@ from msgspec import Struct
 from alfred.schema.images import GenerationSpec
 
 Clock = Callable[[], float]
+
+RECENT_JOBS = 50  # how many job ids a store keeps for "recent jobs" (GET /admin/images)
 
 
 class JobState(enum.StrEnum):
@@ -94,6 +97,7 @@ class ImageJob(Struct, kw_only=True):
     error: JobError | None = None
     cache_key: str | None = None
     charged: bool = False
+    ledger_hold: str | None = None  # the ledger reservation paying for this job (settled or released once)
 
     @property
     def terminal(self) -> bool:
@@ -153,16 +157,21 @@ class JobStore(Protocol):
         """Replace the stored job with ``job`` if the stored state is in ``allowed_from``; True if written."""
         ...
 
+    async def recent(self, limit: int) -> list[ImageJob]:
+        """The newest jobs, newest first: at most ``limit`` and ``RECENT_JOBS``, expired ones left out."""
+        ...
+
     async def close(self) -> None: ...
 
 
 class MemoryJobStore:
     """Jobs in this process; finished jobs expire ``ttl_s`` after they end (read from ``clock``)."""
 
-    def __init__(self, clock: Clock, ttl_s: float = 7 * 24 * 3600) -> None:
+    def __init__(self, clock: Clock, ttl_s: float = 7 * 24 * 3600, recent_max: int = RECENT_JOBS) -> None:
         self._clock = clock
         self._ttl_s = ttl_s
         self._jobs: dict[str, tuple[bytes, float | None]] = {}
+        self._recent: deque[str] = deque(maxlen=recent_max)  # ids, oldest first
 
     def _load(self, job_id: str) -> ImageJob | None:
         entry = self._jobs.get(job_id)
@@ -182,6 +191,7 @@ class MemoryJobStore:
         if job.id in self._jobs:
             raise ValueError(f"job {job.id} already exists")
         self._store(job)
+        self._recent.append(job.id)
 
     async def get(self, job_id: str) -> ImageJob | None:
         return self._load(job_id)
@@ -197,5 +207,16 @@ class MemoryJobStore:
         self._store(job)
         return True
 
+    async def recent(self, limit: int) -> list[ImageJob]:
+        found: list[ImageJob] = []
+        for job_id in reversed(self._recent):
+            if len(found) >= limit:
+                break
+            job = self._load(job_id)
+            if job is not None:
+                found.append(job)
+        return found
+
     async def close(self) -> None:
         self._jobs.clear()
+        self._recent.clear()

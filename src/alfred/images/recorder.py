@@ -25,6 +25,9 @@ log = logging.getLogger("alfred.images")
 ChargeCallback = Callable[[ImageJob], Awaitable[None]]
 """Settles a finished job's cost in the ledger; must be idempotent on ``job.id``."""
 
+ReleaseCallback = Callable[[ImageJob], Awaitable[None]]
+"""Drops what was held for a job that failed or was cancelled; must be idempotent on ``job.id``."""
+
 ServiceTimeObserver = Callable[[float], None]
 
 _STARTABLE = frozenset({JobState.QUEUED, JobState.ROUTED, JobState.RUNNING})
@@ -33,6 +36,10 @@ _SUCCEEDED = frozenset({JobState.SUCCEEDED})
 
 
 async def _no_charge(job: ImageJob) -> None:
+    return None
+
+
+async def _no_release(job: ImageJob) -> None:
     return None
 
 
@@ -45,6 +52,7 @@ class JobRecorder:
         events: JobEvents,
         *,
         charge: ChargeCallback = _no_charge,
+        release: ReleaseCallback = _no_release,
         cache: ResultCache | None = None,
         spend: SpendMeter | None = None,
         webhooks: WebhookSender | None = None,
@@ -54,6 +62,7 @@ class JobRecorder:
         self.jobs = jobs
         self.events = events
         self._charge = charge
+        self._release = release
         self._cache = cache
         self._spend = spend
         self._webhooks = webhooks
@@ -147,8 +156,18 @@ class JobRecorder:
         await self._ended(job)
         return True
 
+    async def release(self, job: ImageJob) -> None:
+        """Free what was held for a job that will not be charged (best effort: the ledger's
+        reconciliation expires a hold that could not be released now)."""
+        try:
+            await self._release(job)
+        except Exception:
+            log.warning("could not release the hold of job %s", job.id, exc_info=True)
+
     async def _ended(self, job: ImageJob) -> None:
         self.finished[job.state.value] = self.finished.get(job.state.value, 0) + 1
+        if job.state is not JobState.SUCCEEDED:
+            await self.release(job)
         await self.publish(job)
         if job.webhook_url and self._webhooks is not None and self._webhooks.enabled:
             self._webhooks.send(job.webhook_url, f"{job.id}.{job.state.value}", webhook_payload(job))

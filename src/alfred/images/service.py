@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from alfred.errors import InvalidRequestError, ModelNotFoundError, NotFoundError, ServiceUnavailableError
@@ -33,6 +33,9 @@ from alfred.storage.blobs import BlobStore
 log = logging.getLogger("alfred.images")
 
 _ORDER = (JobState.QUEUED, JobState.ROUTED, JobState.RUNNING)
+
+HoldHook = Callable[[ImageJob], Awaitable[None]]
+"""Reserves a new job's price before it is queued, recording the hold on ``job.ledger_hold``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +82,17 @@ class ImageService:
     # --- submit -----------------------------------------------------------------------------
 
     async def submit(
-        self, tenant: str, request: ImageRequest, *, request_id: str = "", privacy: bool = False
+        self,
+        tenant: str,
+        request: ImageRequest,
+        *,
+        request_id: str = "",
+        privacy: bool = False,
+        hold: HoldHook | None = None,
     ) -> ImageJob:
+        """Answer from the cache, or create, route and queue the job. ``hold`` reserves its price
+        before it is queued (a cache hit costs nothing and holds nothing); if it raises (e.g. 402),
+        no job is created."""
         routes = self._routes_for(request.model)
         model = routes.settings
         resolved = resolve_request(
@@ -112,7 +124,13 @@ class ImageService:
         )
         if job.cache_key is not None and await self._answer_from_cache(job):
             return job
-        await self._jobs.create(job)
+        if hold is not None:
+            await hold(job)
+        try:
+            await self._jobs.create(job)
+        except BaseException:
+            await self.recorder.release(job)
+            raise
         await self.recorder.publish(job)
         return await self._route(job, routes)
 

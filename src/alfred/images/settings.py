@@ -161,6 +161,14 @@ class ImageSettings(_Strict):
     commercial: bool = Field(
         False, description="a commercial deployment: warn on non-commercial model licences"
     )
+    background_removal: Literal["auto", "rembg", "border"] = Field(
+        "auto",
+        description="background: transparent uses rembg, the border method (plain backgrounds), or auto: "
+        "rembg when its weights are on disk, else border",
+    )
+    background_model: str = Field(
+        "u2net", min_length=1, description="the rembg model (e.g. u2net, isnet-anime)"
+    )
 
     @model_validator(mode="after")
     def _references_resolve(self) -> ImageSettings:

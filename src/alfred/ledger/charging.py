@@ -1,8 +1,7 @@
-"""The statements behind settling, releasing and expiring reservations, run inside the caller's
-transaction.
+"""What settling produces (``Charge``) and the ORM-side statements of the reservation lifecycle that
+are not on the request path: expiring reservations, and looking up a settle or charge to replay.
 
-Split from ``wallets`` so that module reads as the lifecycle (reserve → settle / release → reconcile)
-while this one holds the SQL each step needs.
+The request path's own statements (claim, take, charge, count usage) are in ``alfred.ledger.hotpath``.
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alfred.errors import InvalidRequestError, NotFoundError
-from alfred.ledger.tables import ApiKey, LedgerTransaction, Reservation, Team, User, Wallet
+from alfred.ledger.tables import ApiKey, LedgerTransaction, Reservation, Wallet
 
 _NO_SYNC = {"synchronize_session": False}
 
@@ -50,85 +49,6 @@ class Claimed:
     source: str
     model: str | None
     was_open: bool
-
-
-async def claim(
-    session: AsyncSession, request_id: str, cost: int, tx_id: uuid.UUID, now: datetime
-) -> Claimed | None:
-    """Mark the request's open (or expired) reservation settled. Claiming the row is the lock: a second
-    settle, a release or reconciliation finds it closed. None when there is nothing left to claim."""
-    for state in ("open", "expired"):
-        row = (
-            await session.execute(
-                update(Reservation)
-                .where(Reservation.request_id == request_id, Reservation.state == state)
-                .values(state="settled", closed_at=now, charged=cost, transaction_id=tx_id)
-                .returning(
-                    Reservation.id, Reservation.wallet_id, Reservation.amount, Reservation.user_id,
-                    Reservation.key_id, Reservation.source, Reservation.model,
-                ),
-                execution_options=_NO_SYNC,
-            )
-        ).one_or_none()  # fmt: skip
-        if row is not None:
-            return Claimed(row[0], row[1], row[2], row[3], row[4], row[5], row[6], was_open=state == "open")
-    return None
-
-
-async def take(session: AsyncSession, wallet_id: int, cost: int, held: int) -> tuple[int, int, int]:
-    """Debit ``cost`` and drop ``held`` from ``reserved``, never below the hard limit.
-    Returns (charged, balance after, wallet owner id)."""
-    row = (
-        await session.execute(
-            update(Wallet)
-            .where(
-                Wallet.id == wallet_id, Wallet.balance - Wallet.reserved + held - cost >= Wallet.hard_limit
-            )
-            .values(balance=Wallet.balance - cost, reserved=Wallet.reserved - held)
-            .returning(Wallet.balance, Wallet.owner_id),
-            execution_options=_NO_SYNC,
-        )
-    ).one_or_none()
-    if row is not None:
-        return cost, row[0], row[1]
-    # The real cost overran the estimate by more than the wallet has left: charge what it has.
-    wallet = (
-        await session.execute(select(Wallet).where(Wallet.id == wallet_id).with_for_update())
-    ).scalar_one()
-    charged = max(0, min(cost, wallet.balance - wallet.reserved + held - wallet.hard_limit))
-    row = (
-        await session.execute(
-            update(Wallet)
-            .where(Wallet.id == wallet_id)
-            .values(balance=Wallet.balance - charged, reserved=Wallet.reserved - held)
-            .returning(Wallet.balance, Wallet.owner_id),
-            execution_options=_NO_SYNC,
-        )
-    ).one()
-    return charged, row[0], row[1]
-
-
-async def count_usage(
-    session: AsyncSession, claimed: Claimed, charged: int, held: int, tokens: int, owner_id: int
-) -> None:
-    """Move the key's hold to its spend, and count the user's tokens and the team pool's use."""
-    if claimed.key_id is not None:
-        await session.execute(
-            update(ApiKey)
-            .where(ApiKey.id == claimed.key_id)
-            .values(spent=ApiKey.spent + charged, reserved=ApiKey.reserved - held),
-            execution_options=_NO_SYNC,
-        )
-    if claimed.user_id is not None and tokens:
-        await session.execute(
-            update(User).where(User.id == claimed.user_id).values(used_tokens=User.used_tokens + tokens),
-            execution_options=_NO_SYNC,
-        )
-    if claimed.source == "team" and charged:
-        await session.execute(
-            update(Team).where(Team.id == owner_id).values(used_pool=Team.used_pool + charged),
-            execution_options=_NO_SYNC,
-        )
 
 
 async def unhold(session: AsyncSession, wallets: dict[int, int], keys: dict[int, int]) -> None:

@@ -10,8 +10,9 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alfred.errors import InsufficientQuotaError, InvalidRequestError, NotFoundError
@@ -158,7 +159,9 @@ async def write_transaction(
         if signed != 0
     ]
     if rows:
-        await session.execute(insert(LedgerEntry), rows)  # executemany: one cached statement
+        # The Core table, not the entity: the ORM would split rows by which columns are None (a wallet
+        # leg and a system leg), one statement each; this is one INSERT for every leg.
+        await session.execute(insert(cast(Table, LedgerEntry.__table__)), rows)
     return tx_id
 
 

@@ -102,8 +102,15 @@ class Governance:
                 )  # fmt: skip
             return hold
 
+        async def fast() -> Hold:
+            # The common case, personal wallet pays, in one trip; the cascade and audited soft-limit
+            # crossings run through ``attempt``.
+            return await self._wallets.hold_personal_fast(
+                user_id, request_id, amount, key_id=key_id, model=model, ttl=ttl
+            )
+
         try:
-            return await self._wallets.reserve_with(request_id, attempt)
+            return await self._wallets.reserve_with(request_id, attempt, fast)
         except InsufficientQuotaError as exc:
             details = {
                 "request_id": request_id,

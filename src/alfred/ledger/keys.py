@@ -12,6 +12,7 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import select, update
 
@@ -89,6 +90,17 @@ class KeyIdentity:
     team_id: int | None
     is_admin: bool
     priority: bool  # the key's or the user's flag
+
+
+KeyRefusal = Literal["unknown", "inactive", "revoked", "expired", "suspended"]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheck:
+    """What a presented key is: an identity, or why it is refused (so the caller can say what to do)."""
+
+    identity: KeyIdentity | None
+    refusal: KeyRefusal | None = None
 
 
 def _info(row: ApiKey) -> KeyInfo:
@@ -179,8 +191,12 @@ class ApiKeys:
     async def authenticate(self, presented: str) -> KeyIdentity | None:
         """The identity behind a presented key, or None if it is unknown, inactive, revoked or expired,
         or its user is suspended."""
+        return (await self.check(presented)).identity
+
+    async def check(self, presented: str) -> KeyCheck:
+        """Like ``authenticate``, but a refusal says why (the auth stage's message depends on it)."""
         if not looks_like_key(presented):
-            return None
+            return KeyCheck(None, "unknown")
         digest = self._hasher.digest(presented)
         async with self._db.session() as session:
             found = (
@@ -191,16 +207,23 @@ class ApiKeys:
                 )
             ).one_or_none()
         if found is None:
-            return None
+            return KeyCheck(None, "unknown")
         key, user = found
         # The index found the row; the constant-time comparison is what decides.
         if not hmac.compare_digest(key.key_hash, digest):
-            return None
-        if not key.is_active or key.revoked_at is not None or user.status == "suspended":
-            return None
+            return KeyCheck(None, "unknown")
+        if key.revoked_at is not None:
+            return KeyCheck(None, "revoked")
+        if not key.is_active:
+            return KeyCheck(None, "inactive")
         if key.expires_at is not None and key.expires_at <= self._clock():
-            return None
-        return KeyIdentity(_info(key), user.id, user.team_id, user.is_admin, key.priority or user.priority)
+            return KeyCheck(None, "expired")
+        if user.status == "suspended":
+            return KeyCheck(None, "suspended")
+        identity = KeyIdentity(
+            _info(key), user.id, user.team_id, user.is_admin, key.priority or user.priority
+        )
+        return KeyCheck(identity)
 
     async def revoke(
         self, key_id: int, *, actor_id: int | None = None, ip_address: str | None = None

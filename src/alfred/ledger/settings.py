@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alfred.state.db import DEFAULT_URL, DatabaseOptions, Synchronous
+from alfred.state.db_options import DEFAULT_URL, DatabaseOptions, Synchronous
 
 
 class ModelPrice(BaseModel):

@@ -6,6 +6,10 @@ a wallet never promises more than it has. After the call the real cost is *settl
 from the wallet to ``revenue``) and the hold is dropped; on failure it is *released*. A request id holds
 at most one reservation and is charged at most once (unique indexes back both), so retries replay the
 first outcome. Reservations whose process died are expired by ``reconcile_expired``.
+
+The request path -- a hold on the personal wallet, settle, release -- runs as ``alfred.ledger.hotpath``
+scripts, one trip to the database each (``alfred.ledger.trips``); the quota cascade, the audited
+soft-limit crossing and the admin operations stay on the ORM below.
 """
 
 from __future__ import annotations
@@ -22,18 +26,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from alfred.errors import InsufficientQuotaError, InvalidRequestError, NotFoundError
+from alfred.ledger import hotpath
 from alfred.ledger.charging import (
     Charge,
     charged_before,
-    claim,
-    count_usage,
     expire_due,
     settled_before,
-    take,
-    unhold,
 )
 from alfred.ledger.entries import Account, Details, write_transaction
 from alfred.ledger.tables import ApiKey, Reservation, User, Wallet, utc_now
+from alfred.ledger.trips import Fallback, Trips
 from alfred.state.db import Database
 
 Clock = Callable[[], datetime]
@@ -87,6 +89,7 @@ class Wallets:
         self._db = db
         self._ttl = reservation_ttl
         self._clock = clock
+        self._trips = Trips(db)
 
     async def find_hold(self, request_id: str) -> Hold | None:
         async with self._db.session() as session:
@@ -209,11 +212,22 @@ class Wallets:
         if held is None:
             raise InsufficientQuotaError(f"the budget of API key {key_id} is spent")
 
-    async def reserve_with(self, request_id: str, attempt: Callable[[AsyncSession], Awaitable[Hold]]) -> Hold:
-        """Run ``attempt`` in a write transaction. If ``request_id`` already has a reservation, that one
-        is returned instead (``replayed``): the happy path pays for no look-up, because a duplicate
-        either collides on the unique index or finds the wallet already drained by its first try."""
+    async def reserve_with(
+        self,
+        request_id: str,
+        attempt: Callable[[AsyncSession], Awaitable[Hold]],
+        fast: Callable[[], Awaitable[Hold]] | None = None,
+    ) -> Hold:
+        """Run ``attempt`` in a write transaction (after ``fast``, when given, raised ``Fallback``). If
+        ``request_id`` already has a reservation, that one is returned instead (``replayed``): the
+        happy path pays for no look-up, because a duplicate either collides on the unique index or
+        finds the wallet already drained by its first try."""
         try:
+            if fast is not None:
+                try:
+                    return await fast()
+                except Fallback:
+                    pass
             async with self._db.transaction() as session:
                 return await attempt(session)
         except (IntegrityError, InsufficientQuotaError):
@@ -221,6 +235,31 @@ class Wallets:
             if existing is None:
                 raise
             return replace(existing, replayed=True)
+
+    async def hold_personal_fast(
+        self,
+        user_id: int,
+        request_id: str,
+        amount: int,
+        *,
+        key_id: int | None = None,
+        model: str | None = None,
+        ttl: timedelta | None = None,
+    ) -> Hold:
+        """``try_hold_personal`` and ``hold_key`` in one trip to the database (``alfred.ledger.trips``);
+        raises ``Fallback`` for anything the general path must decide."""
+        now = self._clock()
+        expires_at = now + (ttl or self._ttl)
+        held = await self._trips.run(
+            lambda: hotpath.hold_personal(
+                self._trips.dialect, user_id, request_id, amount, key_id, model, now, expires_at
+            )
+        )
+        warning = held.soft_limit is not None and held.left < held.soft_limit
+        return Hold(
+            request_id, held.wallet_id, amount, "open", "personal", expires_at, user_id, key_id,
+            soft_limit_warning=warning,
+        )  # fmt: skip
 
     async def reserve(
         self,
@@ -265,60 +304,36 @@ class Wallets:
         can pay above its hard limit is charged only up to that limit (``shortfall``). Settling again
         returns the first charge; settling after the reservation expired still charges (capped)."""
         _check_cost(cost, "cost")
-        now = self._clock()
-        tx_id = uuid.uuid4()
+        request = hotpath.SettleRequest(
+            request_id,
+            cost,
+            uuid.uuid4(),
+            self._clock(),
+            kind,
+            model,
+            provider,
+            prompt_tokens,
+            completion_tokens,
+        )
         try:
-            async with self._db.transaction() as session:
-                claimed = await claim(session, request_id, cost, tx_id, now)
-                if claimed is None:
-                    return await settled_before(session, request_id)
-                held = claimed.amount if claimed.was_open else 0
-                charged, balance, owner_id = await take(session, claimed.wallet_id, cost, held)
-                if charged != cost:
-                    await session.execute(
-                        update(Reservation).where(Reservation.id == claimed.id).values(charged=charged),
-                        execution_options=_NO_SYNC,
-                    )
-                details = Details(
-                    user_id=claimed.user_id, key_id=claimed.key_id, request_id=request_id,
-                    model=model or claimed.model, provider=provider, prompt_tokens=prompt_tokens,
-                    completion_tokens=completion_tokens,
-                    memo=f"shortfall {cost - charged}" if charged != cost else None,
-                )  # fmt: skip
-                legs: list[tuple[Account, int, int | None]] = [
-                    (claimed.wallet_id, -charged, balance),
-                    ("revenue", charged, None),
-                ]
-                await write_transaction(
-                    session, type=kind, amount=charged, legs=legs, details=details, now=now,
-                    wallet_id=claimed.wallet_id, transaction_id=tx_id,
-                )  # fmt: skip
-                await count_usage(
-                    session, claimed, charged, held, prompt_tokens + completion_tokens, owner_id
-                )
-                return Charge(request_id, claimed.wallet_id, cost, charged, tx_id)
+            charge = await self._trips.run(lambda: hotpath.settle(self._trips, request))
         except IntegrityError:
-            async with self._db.session() as session:
-                return await settled_before(session, request_id)
+            charge = None
+        if charge is not None:
+            return charge
+        async with self._db.session() as session:
+            return await settled_before(session, request_id)
 
     async def release(self, request_id: str) -> Hold | None:
         """Drop a reservation without charging (the call failed). Idempotent; None if there was none."""
-        now = self._clock()
-        async with self._db.transaction() as session:
-            row = (
-                await session.execute(
-                    update(Reservation)
-                    .where(Reservation.request_id == request_id, Reservation.state == "open")
-                    .values(state="released", closed_at=now)
-                    .returning(Reservation),
-                    execution_options=_NO_SYNC,
-                )
-            ).scalar_one_or_none()
-            if row is None:
-                existing = await self.existing_hold(session, request_id)
-                return replace(existing, replayed=True) if existing is not None else None
-            await unhold(session, {row.wallet_id: row.amount}, {row.key_id: row.amount} if row.key_id else {})
-            return _hold(row)
+        released = await self._trips.run(lambda: hotpath.release(request_id, self._clock()))
+        if released is None:
+            existing = await self.find_hold(request_id)
+            return replace(existing, replayed=True) if existing is not None else None
+        return Hold(
+            request_id, released.wallet_id, released.amount, "released", released.source,
+            self._trips.time(released.expires_at), released.user_id, released.key_id, released.charged,
+        )  # fmt: skip
 
     async def reconcile_expired(self, *, limit: int = 1000) -> list[Hold]:
         """Expire open reservations past their time (their process died or hung) and free their holds."""

@@ -16,9 +16,11 @@ NONE = "none"
 STATUS_CODES = frozenset(
     {200, 400, 401, 402, 403, 404, 405, 408, 409, 413, 422, 429, 499, 500, 502, 503, 504}
 )
-CACHE_RESULTS = frozenset({"hit", "miss", "semantic_hit", "bypass", "stale", NONE})
+# The cache stage's ``call.cache_status`` values, spelled as the X-Alfred-Cache header spells them.
+CACHE_RESULTS = frozenset({"hit", "miss", "semantic-hit", "bypass", "stale", NONE})
 ENDPOINTS = frozenset({"chat", "embeddings", "messages", "images", "completions"})
-RATE_LIMIT_SCOPES = frozenset({"key", "user", "team", "model", "ip", "upstream"})
+# The rate-limit stage's scopes, plus "deployment": every deployment of a call was at its rpm/tpm cap.
+RATE_LIMIT_SCOPES = frozenset({"key", "user", "team", "model", "ip", "deployment", "upstream"})
 BREAKER_STATES = ("closed", "half_open", "open")
 IMAGE_ROUTES = frozenset({"primary", "fallback", "cache"})
 IMAGE_OUTCOMES = frozenset({"ok", "error", "timeout", "cancelled"})

@@ -36,6 +36,8 @@ from alfred.observability.tally import Cell, Family, HistogramCell, Tally
 # Seconds. Overhead is the gateway's own time, so its buckets start at 100 µs.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0)
+# Cosine similarity of a semantic hit to the stored question; the default threshold is 0.95.
+SIMILARITY_BUCKETS = (0.9, 0.95, 0.96, 0.97, 0.98, 0.99, 0.995, 1.0)
 GENERATION_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 
 # Where a request went and how it ended, as raw values (``GatewayMetrics.request`` bounds them):
@@ -72,7 +74,26 @@ TOKENS = Family(
     ("model_group", "deployment", "direction"),
 )  # fmt: skip
 COST = Family("alfred_cost_usd", "counter", "Cost charged, in USD.", ("model_group", "team"))
-REQUEST_FAMILIES = [REQUESTS, IN_FLIGHT, DURATION, OVERHEAD, UPSTREAM, TTFT, TOKENS, COST]
+# The cache stage's outcomes are per request too, so they live in the tally beside the request metrics.
+CACHE = Family(
+    "alfred_cache_requests", "counter",
+    "Chat requests the cache stage saw, by outcome (a stale answer follows the same request's miss).",
+    ("model_group", "result"),
+)  # fmt: skip
+CACHE_SIMILARITY = Family(
+    "alfred_cache_semantic_similarity", "histogram", "Semantic cache hits by similarity to the stored question.",
+    ("model_group",), SIMILARITY_BUCKETS,
+)  # fmt: skip
+CACHE_TOKENS_SAVED = Family(
+    "alfred_cache_tokens_saved", "counter", "Tokens cache hits spared the upstream, in (prompt) and out (completion).",
+    ("model_group", "direction"),
+)  # fmt: skip
+CACHE_SAVED_USD = Family(
+    "alfred_cache_saved_usd", "counter", "What cache hits would have cost upstream at the group's list price, in USD.",
+    ("model_group",),
+)  # fmt: skip
+REQUEST_FAMILIES = [REQUESTS, IN_FLIGHT, DURATION, OVERHEAD, UPSTREAM, TTFT, TOKENS, COST, CACHE, CACHE_SIMILARITY,
+                    CACHE_TOKENS_SAVED, CACHE_SAVED_USD]  # fmt: skip
 
 
 class _Series:
@@ -156,14 +177,10 @@ class GatewayMetrics:
         self._pool = BoundedLabel(cap=settings.max_label_values)
         self._series: dict[RequestLabels, _Series] = {}
         self._in_flight: dict[str, Cell] = {}
+        self._cache_cells: dict[tuple[str | None, str | None], Cell] = {}
+        self._saved_cells: dict[str | None, tuple[Cell, Cell, Cell]] = {}  # group → USD, tokens in, out
         self.tally = Tally(REQUEST_FAMILIES, self.multiprocess_dir)
         r.register(self.tally)
-        self.cache_saved_usd_total = Counter(
-            "alfred_cache_saved_usd",
-            "What cache hits would have cost upstream, in USD.",
-            ["model_group"],
-            registry=r,
-        )
         self.rate_limit_rejections_total = Counter(
             "alfred_rate_limit_rejections", "Requests refused by a rate limit, by the scope that refused.",
             ["scope"], registry=r,
@@ -265,13 +282,45 @@ class GatewayMetrics:
         own = self._deployment(f"{group}/{provider}/{model}")
         return own if own != OTHER else self._by_upstream.get((provider, model), OTHER)
 
-    def cache_saved(self, group: str | None, usd: float) -> None:
-        """A cache hit spared an upstream call that would have cost ``usd``."""
+    # --- cache ------------------------------------------------------------------------------------
+
+    def cache_lookup(self, group: str | None, result: str | None, similarity: float | None = None) -> None:
+        """The cache stage's outcome for one request (hit, semantic-hit, stale, miss, bypass)."""
+        key = (group, result)
+        cell = self._cache_cells.get(key)
+        if cell is None:
+            labels = (self._group(group), fixed(result, CACHE_RESULTS))
+            cell = self._cache_cells[key] = self.tally.cell(CACHE, labels)
+        cell.inc()
+        if similarity is not None:
+            self.tally.histogram(CACHE_SIMILARITY, (self._group(group),)).observe(similarity)
+        self.tally.touched()
+
+    def cache_saved(
+        self, group: str | None, usd: float, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> None:
+        """A cache hit spared an upstream call of these tokens, which would have cost ``usd``."""
+        cells = self._saved_cells.get(group)
+        if cells is None:
+            label = self._group(group)
+            t = self.tally
+            cells = self._saved_cells[group] = (
+                t.cell(CACHE_SAVED_USD, (label,)),
+                t.cell(CACHE_TOKENS_SAVED, (label, "in")),
+                t.cell(CACHE_TOKENS_SAVED, (label, "out")),
+            )
         if usd > 0:
-            self.cache_saved_usd_total.labels(self._group(group)).inc(usd)
+            cells[0].inc(usd)
+        if prompt_tokens:
+            cells[1].inc(prompt_tokens)
+        if completion_tokens:
+            cells[2].inc(completion_tokens)
+        self.tally.touched()
+
+    # --- rate limits ------------------------------------------------------------------------------
 
     def rate_limited(self, scope: str) -> None:
-        """A rate limit refused a request; ``scope`` is key, user, team, model, ip or upstream."""
+        """A rate limit refused a request; ``scope`` is key, user, team, model, ip, deployment or upstream."""
         self.rate_limit_rejections_total.labels(fixed(scope, RATE_LIMIT_SCOPES)).inc()
 
     # --- circuit breakers -------------------------------------------------------------------------

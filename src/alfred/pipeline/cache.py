@@ -12,9 +12,15 @@ a router that wants to ask itself.
 ``call.cache_status`` becomes hit | semantic-hit | stale | miss | bypass (the API renders it as
 ``X-Alfred-Cache``). A hit charges nothing upstream: ``call.usage`` is zero and
 ``call.notes["cache_hit"]`` tells the quota stage what to charge (the group's cache price) and what
-was saved. Answers are snapshotted as they pass this stage, so what outer stages do to the response
-(restoring masked PII, say) never reaches the cache. The cache never fails a request: its own
-errors are logged and the request goes on as a miss.
+was saved. Each outcome, the similarity of a semantic hit, and the tokens and USD a hit saved (at
+the group's list price, ``cost_of``) also go to ``metrics`` (Prometheus, in the app). Answers are
+snapshotted as they pass this stage, so what outer stages do to the response (restoring masked PII,
+say) never reaches the cache. The cache never fails a request: its own errors are logged and the
+request goes on as a miss.
+
+Keys carry the group's flush generation (``generations``, read through a sub-second in-process
+cache), so ``POST /admin/cache/flush`` reaches every process without touching an entry; each
+lookup's outcome is also counted per group in ``counters`` for ``GET /admin/cache``.
 """
 
 from __future__ import annotations
@@ -24,12 +30,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
+from alfred.cache.counters import CacheCounters
 from alfred.cache.entry import CachedAnswer
 from alfred.cache.exact import ExactCache
+from alfred.cache.generations import Generations
 from alfred.cache.keys import exact_key, semantic_query, tenant_of
 from alfred.cache.replay import ReplayStream, collect
 from alfred.cache.settings import CacheSettings, GroupPolicy
@@ -49,6 +57,19 @@ CONTROL_HEADER = "x-alfred-cache"
 SIMILARITY_HEADER = "x-alfred-cache-similarity"
 CostFunction = Callable[[str, Usage], Decimal | None]
 """What ``usage`` on a model group would have cost in USD (for the money-saved figure)."""
+
+
+class CacheMetrics(Protocol):
+    """Where the stage reports outcomes and savings (``GatewayMetrics`` in the app)."""
+
+    def cache_lookup(
+        self, group: str | None, result: str | None, similarity: float | None = None
+    ) -> None: ...
+
+    def cache_saved(
+        self, group: str | None, usd: float, prompt_tokens: int = 0, completion_tokens: int = 0
+    ) -> None: ...
+
 
 _SIMILARITY_BUCKETS = (0.99, 0.98, 0.97, 0.96, 0.95, 0.9, 0.0)
 _UNSTORABLE_FINISH = frozenset({"content_filter", "error"})
@@ -113,9 +134,15 @@ class CacheStage:
         *,
         stats: CacheStats | None = None,
         cost_of: CostFunction | None = None,
+        metrics: CacheMetrics | None = None,
+        generations: Generations | None = None,
+        counters: CacheCounters | None = None,
         clock: Clock = time.time,
     ) -> None:
         self._settings = settings
+        self._metrics = metrics
+        self._generations = generations
+        self._counters = counters
         self._exact = exact
         self._semantic = semantic
         self._cost_of = cost_of
@@ -155,6 +182,7 @@ class CacheStage:
             call.cache_status = "bypass"
             call.notes["cache_bypass"] = reason or "refresh"
             self.stats.bypasses += 1
+            self._looked(request.model, "bypass")
             if reason is not None:
                 return await next(call)
         key: str | None = None
@@ -163,12 +191,15 @@ class CacheStage:
             tenant = tenant_of(
                 call.identity.team_id, call.identity.user_id, call.identity.key_id, shared=policy.shared
             )
-            key = exact_key(request, tenant)
+            generation = await self._generation(request.model)
+            key = exact_key(request, tenant, generation)
             if not refresh:
                 found = await self._exact.get(key)
                 if found is not None:
                     return self._serve(call, found.answer, policy, "hit")
-            query = semantic_query(request, tenant) if policy.semantic and self._semantic else None
+            query = (
+                semantic_query(request, tenant, generation) if policy.semantic and self._semantic else None
+            )
             if query is not None and self._semantic is not None:
                 hit, probe = await self._semantic.lookup(query, policy.threshold)
                 if hit is not None and not refresh:
@@ -179,6 +210,7 @@ class CacheStage:
         if not refresh:
             call.cache_status = "miss"
             self.stats.misses += 1
+            self._looked(request.model, "miss")
         try:
             result = await next(call)
         except AlfredError as exc:
@@ -206,7 +238,8 @@ class CacheStage:
             tenant = tenant_of(
                 call.identity.team_id, call.identity.user_id, call.identity.key_id, shared=policy.shared
             )
-            return await self._stale(call, exact_key(request, tenant), policy)
+            generation = await self._generation(request.model)
+            return await self._stale(call, exact_key(request, tenant, generation), policy)
         except Exception:
             self.stats.errors += 1
             log.exception("stale cache lookup failed")
@@ -263,14 +296,28 @@ class CacheStage:
             stats.hits += 1
         stats.prompt_tokens_saved += saved.prompt_tokens
         stats.completion_tokens_saved += saved.completion_tokens
-        if self._cost_of is not None:
-            cost = self._cost_of(request.model, saved)
-            if cost is not None:
-                stats.usd_saved += cost
+        cost = self._cost_of(request.model, saved) if self._cost_of is not None else None
+        if cost is not None:
+            stats.usd_saved += cost
+        self._looked(request.model, status, similarity if status == "semantic-hit" else None)
+        if self._metrics is not None:
+            self._metrics.cache_saved(
+                request.model, float(cost or 0), saved.prompt_tokens, saved.completion_tokens
+            )
         call.notes["cache_hit"] = hit
         if request.stream:
             return ReplayStream(response, self._settings.replay_chunk_chars)
         return response
+
+    async def _generation(self, group: str) -> int:
+        # Folded into every key, so a flush (a new generation) leaves the old entries unreachable.
+        return 0 if self._generations is None else await self._generations.current(group)
+
+    def _looked(self, group: str, status: str, similarity: float | None = None) -> None:
+        if self._counters is not None:
+            self._counters.record(group, status)
+        if self._metrics is not None:
+            self._metrics.cache_lookup(group, status, similarity)
 
     def _keep(self, call: Call, result: Result, key: str, probe: Probe | None, policy: GroupPolicy) -> Result:
         if isinstance(result, ChatResponse):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from alfred.providers.stream import ChunkStream
 from alfred.schema import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Usage
@@ -13,6 +13,7 @@ from alfred.schema import ChatRequest, ChatResponse, EmbeddingRequest, Embedding
 ChatResult = ChatResponse | ChunkStream
 Result = ChatResult | EmbeddingResponse
 FinishHook = Callable[["Call"], Awaitable[None]]
+IdentityKind = Literal["anonymous", "master", "key", "jwt"]
 
 
 @dataclass(slots=True)
@@ -28,6 +29,8 @@ class Identity:
     priority: bool = False
     rpm_limit: int | None = None
     tpm_limit: int | None = None
+    budget: int | None = None  # the key's own budget in micro-credits (the ledger enforces it)
+    kind: IdentityKind = "anonymous"
 
 
 @dataclass(slots=True)

@@ -14,7 +14,8 @@ by the configured key default, and user/team buckets are skipped. Pass ``key_lim
 own limits up from its hash instead.
 
 OpenAI's headers go on ``call.response_headers`` (the tightest scope's numbers); over a limit, the
-stage raises ``RateLimitError`` (429) carrying them plus ``retry-after``.
+stage raises ``RateLimitError`` (429) carrying them plus ``retry-after``, and tells ``rejected`` (the
+metrics) which scope refused: this stage runs before the Metrics stage, which never sees the call.
 """
 
 from __future__ import annotations
@@ -28,9 +29,8 @@ from dataclasses import dataclass
 from alfred.errors import RateLimitError
 from alfred.pipeline.call import Call, Identity, Result
 from alfred.pipeline.stage import Next
+from alfred.routing.caps import token_estimate
 from alfred.routing.settings import RateLimitSettings, RateValue
-from alfred.schema import ChatRequest, EmbeddingRequest
-from alfred.schema.tokens import estimate_prompt_tokens, estimate_text_tokens
 from alfred.state.base import Charge, Decision, Limit, RateLimiter
 
 log = logging.getLogger("alfred.rate_limit")
@@ -83,12 +83,14 @@ class RateLimitStage:
         *,
         key_hash_secret: bytes = b"",
         key_limits: KeyLimits = identity_key_limits,
+        rejected: Callable[[str], None] | None = None,
     ) -> None:
         self._limiter = limiter
         self._settings = settings
         # blake2b in keyed mode: one C call (HMAC-SHA256 costs several Python-level steps per request)
         self._hash_key = hashlib.sha256(key_hash_secret).digest()
         self._key_limits = key_limits
+        self._rejected = rejected  # told the refusing scope of each 429 (metrics: this stage runs first)
         self._limits: dict[int, Limit] = {}  # per-minute capacity → Limit, so requests build none
 
     async def __call__(self, call: Call, next: Next) -> Result:
@@ -107,22 +109,19 @@ class RateLimitStage:
         headers = _headers(buckets, decisions)
         call.response_headers.update(headers)
         if not decisions[0].allowed:
-            raise _refusal(buckets, decisions, headers)
+            refusal, scope = _refusal(buckets, decisions, headers)
+            if self._rejected is not None:
+                self._rejected(scope)
+            raise refusal
         token_charges = [b.charge for b in buckets if b.unit == "tokens"]
         if token_charges:
             call.on_finish(_Settlement(self._limiter, token_charges, estimate))
         return await next(call)
 
     def _estimate(self, call: Call) -> int:
-        request = call.request
-        if isinstance(request, ChatRequest):
-            limit = request.output_limit()
-            completion = self._settings.default_completion_tokens if limit is None else limit
-            return estimate_prompt_tokens(request) + completion * max(1, request.n or 1)
-        assert isinstance(request, EmbeddingRequest)
-        if isinstance(request.input, list) and request.input and not isinstance(request.input[0], str):
-            return sum(len(x) if isinstance(x, list) else 1 for x in request.input)  # token ids
-        return sum(estimate_text_tokens(t) for t in request.texts())
+        estimate = token_estimate(call.request, self._settings.default_completion_tokens)
+        call.notes["token_estimate"] = estimate  # the deployment caps reserve the same figure
+        return estimate
 
     def _limit(self, per_minute: int) -> Limit:
         limit = self._limits.get(per_minute)
@@ -205,7 +204,10 @@ def _headers(buckets: list[_Bucket], decisions: list[Decision]) -> dict[str, str
     return headers
 
 
-def _refusal(buckets: list[_Bucket], decisions: list[Decision], headers: dict[str, str]) -> RateLimitError:
+def _refusal(
+    buckets: list[_Bucket], decisions: list[Decision], headers: dict[str, str]
+) -> tuple[RateLimitError, str]:
+    """The 429 for a refused call, and the scope whose bucket refused it (the longest wait)."""
     bucket, decision = max(zip(buckets, decisions, strict=True), key=lambda pair: pair[1].retry_after_s)
     per = "requests per min (RPM)" if bucket.unit == "requests" else "tokens per min (TPM)"
     requested = math.ceil(bucket.charge.cost)
@@ -223,4 +225,4 @@ def _refusal(buckets: list[_Bucket], decisions: list[Decision], headers: dict[st
             f"Please try again in {go_duration(wait)}."
         )
     retry = {"retry-after": str(max(1, math.ceil(wait))), "retry-after-ms": str(math.ceil(wait * 1000))}
-    return RateLimitError(message, headers={**headers, **retry})
+    return RateLimitError(message, headers={**headers, **retry}), bucket.scope

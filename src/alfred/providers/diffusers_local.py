@@ -5,7 +5,8 @@ The model comes from a local directory or a hub id (SDXL, SD-Turbo, FLUX-schnell
 loaded, so the gateway core needs neither. Generation runs on one dedicated thread (a pipeline is
 not thread-safe and must never block the event loop); progress comes from the step callback and
 every image gets its own seeded ``torch.Generator``, so a seed always gives the same picture.
-Specs that share size, steps and guidance can be rendered in one batched pipeline call.
+Specs that share size, steps and guidance can be rendered in one batched pipeline call; jobs that
+arrive separately are gathered into such calls by ``alfred.images.batcher`` (see ``diffusers_batcher``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from alfred.errors import InvalidRequestError, ServiceUnavailableError, UpstreamError
 from alfred.images.backend import ProgressCallback
+from alfred.images.batcher import DynamicBatcher
 from alfred.schema.images import GeneratedImage, GenerationSpec
 
 
@@ -39,6 +41,7 @@ class DiffusersOptions:
     cpu_offload: bool = False  # enable_model_cpu_offload: fits SDXL in small GPUs, slower
     attention_slicing: bool = False
     max_batch: int = 4  # the most images one pipeline call renders
+    batch_wait_ms: float = 5.0  # how long an idle pipeline waits for companions of a job (dynamic batching)
     torch_threads: int | None = None  # CPU intra-op threads (process-wide); None keeps torch's default
     price_per_image: Decimal = Decimal(0)
 
@@ -240,6 +243,18 @@ class DiffusersBackend:
         except (RuntimeError, ValueError) as exc:
             raise UpstreamError(f"diffusers: generation failed: {exc}") from exc
         return [_png(image) for image in result.images]
+
+
+def diffusers_batcher(name: str, options: DiffusersOptions, **kwargs: Any) -> DynamicBatcher:
+    """One pipeline behind a ``DynamicBatcher``: put a ``BatchSlot`` over it in each of the pool's slots,
+    so concurrent jobs of one shape render in one pipeline call (up to ``max_batch`` images)."""
+    backend = DiffusersBackend(name, options, **kwargs)
+    return DynamicBatcher(
+        backend.generate_batch,
+        max_batch=options.max_batch,
+        max_wait_s=options.batch_wait_ms / 1000,
+        close=backend.close,
+    )
 
 
 def _check_batch(specs: Sequence[GenerationSpec], max_batch: int) -> None:

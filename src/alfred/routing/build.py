@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from alfred.config import Settings
 from alfred.providers.transport import HttpTransport
 from alfred.routing.breaker import CircuitBreaker
+from alfred.routing.caps import DeploymentCaps
 from alfred.routing.catalog import ModelCatalog
 from alfred.routing.dispatch import Dispatcher
 from alfred.routing.health import DeploymentHealth
@@ -36,8 +37,11 @@ def build_routing(
     state: StateBackend,
     *,
     on_transition: Callable[[Transition], None] | None = None,
+    on_capped: Callable[[str], None] | None = None,
     rng: random.Random | None = None,
 ) -> Routing:
+    """``on_transition`` hears every breaker transition; ``on_capped`` every call refused because all
+    its deployments were at their rpm/tpm caps (with the scope ``"deployment"``)."""
     rng = rng or random.Random()  # noqa: S311  # nosec B311 - load spreading, not security
     routing = settings.routing
     h = routing.health
@@ -59,5 +63,15 @@ def build_routing(
     breaker = CircuitBreaker(
         state.breakers, policy, on_transition=on_transition, closed_cache_s=breaker_settings.closed_cache_s
     )
-    dispatcher = Dispatcher(router, transport, breaker, health, retries=settings.retries)
+    caps = None
+    if any(DeploymentCaps.applies(d) for g in catalog.groups() for d in g.deployments):
+        limits = settings.rate_limits
+        caps = DeploymentCaps(
+            state.limiter,
+            default_completion_tokens=limits.default_completion_tokens,
+            fail_open=limits.fail_open,
+        )
+    dispatcher = Dispatcher(
+        router, transport, breaker, health, retries=settings.retries, caps=caps, on_capped=on_capped
+    )
     return Routing(router, breaker, health, dispatcher)

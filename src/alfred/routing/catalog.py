@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from alfred.config import DEFAULT_BASE_URLS, ProviderSettings, Settings
 from alfred.configbase import Price
@@ -12,9 +13,12 @@ from alfred.errors import ModelNotFoundError
 from alfred.providers.base import Endpoint, ProviderAdapter
 from alfred.providers.registry import adapter_for
 from alfred.providers.transport import Timeouts
+from alfred.schema import Usage
 from alfred.secrets import SecretError, SecretResolver
 
 log = logging.getLogger("alfred.routing")
+
+_MILLION = Decimal(1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,12 @@ class ModelGroup:
     demo: bool = False
     price: Price | None = None
 
+    def list_price(self) -> Price | None:
+        """The group's price, else its first priced deployment's (config order puts the primary first)."""
+        if self.price is not None:
+            return self.price
+        return next((d.price for d in self.deployments if d.price is not None), None)
+
 
 class ModelCatalog:
     """Looks up model groups by their public name."""
@@ -68,6 +78,18 @@ class ModelCatalog:
 
     def __contains__(self, name: object) -> bool:
         return name in self._groups
+
+    def cost_usd(self, name: str, usage: Usage) -> Decimal | None:
+        """What ``usage`` costs on the group at its list price (None: unknown group or no price).
+
+        For figures such as what a cache hit saved; the ledger charges with its own pricing.
+        """
+        group = self._groups.get(name)
+        price = group.list_price() if group is not None else None
+        if price is None:
+            return None
+        tokens = price.input_per_mtok * usage.prompt_tokens + price.output_per_mtok * usage.completion_tokens
+        return tokens / _MILLION
 
     @classmethod
     def from_settings(cls, settings: Settings, resolver: SecretResolver) -> ModelCatalog:

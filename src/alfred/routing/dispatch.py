@@ -1,9 +1,15 @@
-"""The pipeline's handler: walks the router's plan past open breakers, retrying before the first byte.
+"""The pipeline's handler: walks the router's plan past capped deployments and open breakers, retrying
+before the first byte.
 
-Each attempt asks the deployment's circuit breaker for a permit (an open breaker is skipped; one past
-its cooldown gets the single half-open probe), reports the outcome to the breaker and to the health
-tracker, and moves on to the next deployment on a retryable failure. A stream's outcome is known
-only when it ends, so streams report then; a failure after the first byte is never retried.
+Each attempt first takes from the deployment's own rpm/tpm caps (one at its cap is skipped), then
+asks its circuit breaker for a permit (an open breaker is skipped; one past its cooldown gets the
+single half-open probe), reports the outcome to the breaker and to the health tracker, and moves on
+to the next deployment on a retryable failure. A stream's outcome is known only when it ends, so
+streams report then; a failure after the first byte is never retried. Caps are checked before the
+breaker so that a capped deployment never claims (and strands) the half-open probe.
+
+When no deployment of the plan could be tried: 429 with ``Retry-After`` if any was at its cap
+(capacity frees up within a minute), else 503 (every breaker open).
 """
 
 from __future__ import annotations
@@ -11,14 +17,15 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
-from alfred.errors import AlfredError, InvalidRequestError, ServiceUnavailableError
+from alfred.errors import AlfredError, InvalidRequestError, RateLimitError, ServiceUnavailableError
 from alfred.pipeline.call import Call, Result
 from alfred.providers.stream import ChunkStream
 from alfred.providers.transport import HttpTransport
 from alfred.providers.upstream_stream import UpstreamChunkStream
 from alfred.routing.breaker import CircuitBreaker, Permit
+from alfred.routing.caps import UNCAPPED, CapGrant, CapSettlement, DeploymentCaps, retry_after
 from alfred.routing.catalog import Deployment
 from alfred.routing.health import DeploymentHealth
 from alfred.routing.router import Router
@@ -38,8 +45,12 @@ class Dispatcher:
         retries: int = 2,
         backoff_s: float = 0.05,
         rng: random.Random | None = None,
+        caps: DeploymentCaps | None = None,
+        on_capped: Callable[[str], None] | None = None,
     ) -> None:
         self._router = router
+        self._caps = caps
+        self._on_capped = on_capped  # told when every deployment of a call was at its cap (metrics)
         self._transport = transport
         self._breaker = breaker
         self._health = health
@@ -59,11 +70,21 @@ class Dispatcher:
         call.model_group = group.name
         last: AlfredError | None = None
         tried = 0
+        capped: list[float] = []  # seconds until each capped deployment has room
         for deployment in self._router.plan(call, group):
             if tried > self._retries:
                 break
+            grant = UNCAPPED
+            if self._caps is not None and self._caps.applies(deployment):
+                taken = await self._caps.acquire(call, deployment)
+                if not isinstance(taken, CapGrant):
+                    capped.append(taken)
+                    continue  # at its cap: skip it like an open breaker
+                grant = taken
             permit = await self._breaker.allow(deployment.id)
             if permit is None:
+                if grant is not UNCAPPED and self._caps is not None:
+                    await self._caps.release(grant)
                 continue  # open: fast-fail this deployment without a request
             if tried:
                 await asyncio.sleep(self._backoff_s * (2 ** (tried - 1)) * (0.5 + self._rng.random()))
@@ -74,13 +95,28 @@ class Dispatcher:
             call.upstream_model = deployment.endpoint.model
             call.deployment_id = deployment.id
             try:
-                return await self._attempt(call, deployment, permit)
+                result = await self._attempt(call, deployment, permit)
             except AlfredError as exc:
+                if grant is not UNCAPPED and self._caps is not None:
+                    await self._caps.failed(grant)
                 if not exc.retryable:
                     raise
                 last = exc
+                continue
+            if grant.tokens is not None and self._caps is not None:
+                call.on_finish(CapSettlement(self._caps, grant))
+            return result
         if last is not None:
             raise last
+        if capped:
+            if self._on_capped is not None:
+                self._on_capped("deployment")
+            spill = " and of its fallbacks" if group.fallbacks else ""
+            raise RateLimitError(
+                f"every deployment of model group '{group.name}'{spill} is at its rate cap (rpm/tpm); "
+                "retry later",
+                headers={"retry-after": str(retry_after(capped))},
+            )
         raise ServiceUnavailableError(
             f"every deployment of model group '{group.name}' is unavailable (circuit open); retry later",
             code="no_healthy_deployment",

@@ -27,6 +27,11 @@ class Router:
         self._strategies = dict(group_strategies or {})
         self._intents = intents
 
+    @property
+    def catalog(self) -> ModelCatalog:
+        """The groups and deployments this router chooses from (the admin API lists them)."""
+        return self._catalog
+
     def group_for(self, call: Call) -> ModelGroup:
         if self._intents is not None:
             rule = self._intents.route(call)

@@ -11,14 +11,16 @@ replica for reports that tolerate lag.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -26,27 +28,15 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import PoolResetState
 
-DEFAULT_URL = "sqlite+aiosqlite:///./data/alfred.db"
+from alfred.state.db_options import DEFAULT_URL as DEFAULT_URL
+from alfred.state.db_options import DatabaseOptions as DatabaseOptions
+from alfred.state.db_options import Synchronous as Synchronous
+
 # The Alembic environment ships inside the package so `alfred migrate` works from an installed wheel.
 MIGRATIONS = "alfred:migrations"
 _MIGRATION_LOCK = 0x616C66726564  # "alfred": an arbitrary constant every migrating process agrees on
-
-Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
-
-
-@dataclass(frozen=True, slots=True)
-class DatabaseOptions:
-    """Pool and SQLite tuning; the defaults suit one gateway process."""
-
-    pool_size: int = 10
-    max_overflow: int = 10
-    pool_timeout_s: float = 30.0
-    busy_timeout_ms: int = 10_000
-    # NORMAL in WAL mode survives a killed process (the kill -9 invariant); only an OS crash or power
-    # loss can lose the last commits. FULL closes that too, at an fsync per commit.
-    sqlite_synchronous: Synchronous = "NORMAL"
-    echo: bool = False
 
 
 class Database:
@@ -125,6 +115,9 @@ def _sqlite_engine(url: URL, opts: DatabaseOptions, *, pool_size: int, begin: st
         max_overflow=0 if pool_size == 1 else opts.max_overflow,
         pool_timeout=opts.pool_timeout_s,
         connect_args={"timeout": opts.busy_timeout_ms / 1000},
+        # The default reset rolls back every connection handed back to the pool: one more trip to the
+        # connection's thread per transaction. ``_on_reset`` does it only when one is still open.
+        pool_reset_on_return=None,
     )
     pragmas = (
         "PRAGMA journal_mode=WAL",
@@ -146,6 +139,18 @@ def _sqlite_engine(url: URL, opts: DatabaseOptions, *, pool_size: int, begin: st
     def _on_begin(connection: Connection) -> None:
         connection.exec_driver_sql(begin)
 
+    @event.listens_for(engine.sync_engine, "reset")
+    def _on_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+        # SQLAlchemy has already rolled back any transaction it began (transaction_was_reset); what
+        # is left is one begun on the raw driver connection (alfred.ledger.trips) and not ended.
+        # aiosqlite reads in_transaction straight off the sqlite3 handle, without a trip.
+        if (
+            state.asyncio_safe
+            and not state.transaction_was_reset
+            and dbapi_connection.driver_connection.in_transaction
+        ):
+            dbapi_connection.rollback()
+
     return engine
 
 
@@ -162,17 +167,56 @@ def _server_engine(url: URL, opts: DatabaseOptions) -> AsyncEngine:
 async def migrate(url: str, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision`` (what ``alfred migrate`` runs).
 
-    Concurrent calls, in one process or many, run one after another: Alembic's context is
-    process-global, so they must never interleave (a PostgreSQL advisory lock or SQLite's single
-    writer connection sees to that)."""
-    from alembic.config import Config
-
+    A database already at the head revision is left alone without loading Alembic at all: gateways
+    migrate as they start, and Alembic's import and upgrade check would otherwise cost every start a
+    few hundred milliseconds of CPU for nothing. Concurrent calls, in one process or many, run one
+    after another: Alembic's context is process-global, so they must never interleave (a PostgreSQL
+    advisory lock or SQLite's single writer connection sees to that)."""
     db = Database.connect(url)
     try:
+        if revision == "head" and (head := script_head()) is not None and await stamped(db) == {head}:
+            return
+        from alembic.config import Config
+
         async with db.writer.begin() as conn:
             await conn.run_sync(_upgrade, Config(), revision)
     finally:
         await db.dispose()
+
+
+# `revision: str = "0001"` and `down_revision: str | None = None` (or "0001") in a migration script.
+_SCRIPT_FIELD = re.compile(r"""^(revision|down_revision)\b[^=\n]*=\s*(?:["']([\w-]+)["']|(None))\s*$""", re.M)
+
+
+def script_head() -> str | None:
+    """The newest migration shipped in the package, read from the scripts' text without importing
+    Alembic; None when that is not clear-cut (a merge, a branch), and then Alembic decides."""
+    versions = resources.files("alfred.migrations") / "versions"
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in versions.iterdir():
+        if not script.name.endswith(".py") or script.name.startswith("__"):
+            continue
+        fields = {
+            name: value or None for name, value, _none in _SCRIPT_FIELD.findall(script.read_text("utf-8"))
+        }
+        if "revision" not in fields or "down_revision" not in fields or fields["revision"] is None:
+            return None
+        revisions.add(fields["revision"])
+        if fields["down_revision"] is not None:
+            parents.add(fields["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+async def stamped(db: Database) -> set[str] | None:
+    """The revisions recorded in the database's ``alembic_version`` table; None before the first
+    migration (no such table)."""
+    try:
+        async with db.reader.connect() as conn:
+            return {row[0] for row in await conn.execute(text("SELECT version_num FROM alembic_version"))}
+    except DBAPIError:
+        return None
 
 
 def _upgrade(connection: Connection, config: Any, revision: str) -> None:

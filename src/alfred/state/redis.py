@@ -57,7 +57,7 @@ def connect(settings: RedisSettings, password: str | None = None) -> Redis:
     }
     if settings.sentinels:
         addresses = [(h, int(p)) for h, _, p in (a.rpartition(":") for a in settings.sentinels)]
-        sentinel = Sentinel(addresses, password=password, **options)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(addresses, password=password, **options)  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2
         master: Redis = sentinel.master_for(
             settings.sentinel_master, db=settings.db, max_connections=settings.max_connections
         )
@@ -262,4 +262,4 @@ class RedisPubSub:
             yield messages()
         finally:
             await pubsub.unsubscribe()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8.2

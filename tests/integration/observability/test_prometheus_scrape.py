@@ -1,8 +1,9 @@
 """Debian's Prometheus scrapes a running Alfred; every dashboard panel's query returns data.
 
 Needs the ``prometheus`` and ``promtool`` binaries (Debian: ``apt-get install -y prometheus``); the
-tests skip only when they are absent. A real gateway (examples/mock.yaml) in front of the mock
-upstream serves traffic while a real Prometheus scrapes it every second; then each expression of
+tests skip only when they are absent. A real gateway (examples/mock.yaml, plus a model rate limit
+and the semantic cache so that those panels get data) in front of the mock upstream serves traffic
+while a real Prometheus scrapes it every second; then each expression of
 deploy/grafana/dashboards/alfred-gateway.json is run through Prometheus' HTTP API.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import yaml
 
 from tests.servers import ROOT, free_port, gateway, mock_upstream, wait_http
 
@@ -30,15 +32,15 @@ pytestmark = pytest.mark.skipif(
 DASHBOARD = ROOT / "deploy/grafana/dashboards/alfred-gateway.json"
 RULES_DIR = ROOT / "deploy/prometheus"
 RATE_INTERVAL = "15s"  # what Grafana's $__rate_interval is with a 1 s scrape interval and 15 s steps
+RANGE = "10m"  # what Grafana's $__range is for a dashboard showing the last 10 minutes
+LIMITED_MODEL = "command-r"  # one request a minute: the second of each round is refused (scope "model")
 
 # Panels whose data comes from parts not wired into the gateway yet. Each must still return nothing
 # (so that wiring the part fails this test until its mark is removed), and every metric it reads
 # must already be described in /metrics.
 PENDING = {
-    "Rate-limit rejections by scope": "the rate-limit stage does not report refusals to GatewayMetrics yet",
     "Cost per hour by team (USD)": "no stage sets call.cost_micros until the ledger is wired",
     "Cost per hour by model group (USD)": "no stage sets call.cost_micros until the ledger is wired",
-    "Cache savings per hour by model group (USD)": "the cache stage does not report savings yet",
     "Budget used by team (of hard limit)": "the ledger is not wired to GatewayMetrics yet",
     "Image queue depth by pool": "the image service is not wired to GatewayMetrics yet",
     "Image jobs per second by route and outcome": "the image service is not wired to GatewayMetrics yet",
@@ -84,10 +86,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, 
     """(gateway URL, mock URL, Prometheus URL), Prometheus scraping the gateway every second."""
     assert PROMETHEUS is not None
     work = tmp_path_factory.mktemp("prometheus")
+    settings = yaml.safe_load((ROOT / "examples" / "mock.yaml").read_text())
+    settings["rate_limits"] = {"models": {LIMITED_MODEL: {"rpm": 1}}}
+    settings["cache"]["semantic"] = {"enabled": True}
+    gateway_config = work / "alfred.yaml"
+    gateway_config.write_text(yaml.safe_dump(settings))
     with (
         mock_upstream() as mock_url,
         gateway(
-            "examples/mock.yaml", env={"ALFRED_MOCK_URL": mock_url, "ALFRED_MASTER_KEY": "sk-test-master"}
+            str(gateway_config), env={"ALFRED_MOCK_URL": mock_url, "ALFRED_MASTER_KEY": "sk-test-master"}
         ) as gateway_url,
     ):
         port = free_port()
@@ -124,11 +131,18 @@ def send_traffic(client: httpx.Client, gateway_url: str) -> None:
         r.read()
     client.post(f"{gateway_url}/v1/embeddings", json={"model": "text-embedding-3-small", "input": "vectors"})
     client.post(chat, json={"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]})
+    # temperature 0 is cacheable: a repeat is an exact hit, a rephrasing a semantic one
+    for question in ("How do I undo the last git commit?", "How can I undo my last commit in git?"):
+        client.post(chat, json={"model": "gpt-4o-mini", "temperature": 0,
+                                "messages": [{"role": "user", "content": question}]})  # fmt: skip
+    for _ in range(2):
+        client.post(chat, json={"model": LIMITED_MODEL, "messages": [{"role": "user", "content": "limited"}]})
 
 
 def query(client: httpx.Client, prometheus_url: str, expr: str) -> list[dict]:
     response = client.get(
-        f"{prometheus_url}/api/v1/query", params={"query": expr.replace("$__rate_interval", RATE_INTERVAL)}
+        f"{prometheus_url}/api/v1/query",
+        params={"query": expr.replace("$__rate_interval", RATE_INTERVAL).replace("$__range", RANGE)},
     )
     body = response.json()
     assert body["status"] == "success", f"{expr}: {body}"
@@ -143,6 +157,9 @@ def test_every_dashboard_panel_returns_data(stack: tuple[str, str, str]) -> None
         ("upstream failures", 'sum(alfred_requests_total{status=~"5..",model_group="mistral-small"}) > 0'),
         ("unknown model", 'sum(alfred_requests_total{status="404",model_group="none"}) > 0'),
         ("streams", 'sum(alfred_time_to_first_token_seconds_count{model_group="gpt-4o-mini"}) > 0'),
+        ("exact hits", 'sum(alfred_cache_requests_total{model_group="gpt-4o-mini",result="hit"}) > 0'),
+        ("semantic hits", 'sum(alfred_cache_semantic_similarity_count{model_group="gpt-4o-mini"}) > 0'),
+        ("model limit", 'sum(alfred_rate_limit_rejections_total{scope="model"}) > 0'),
         ("embeddings", 'sum(alfred_tokens_total{model_group="text-embedding-3-small",direction="in"}) > 0'),
         (
             "5xx share",
@@ -182,5 +199,5 @@ def test_the_rules_load_into_the_running_prometheus(stack: tuple[str, str, str])
     groups = httpx.get(f"{prometheus_url}/api/v1/rules", timeout=10).json()["data"]["groups"]
     names = {rule["name"] for group in groups for rule in group["rules"]}
     assert {"AlfredHighErrorRate", "AlfredCircuitBreakerOpen", "AlfredBudgetNearHardLimit",
-            "AlfredImageQueueBacklog", "AlfredReservationDrift"} <= names  # fmt: skip
+            "AlfredImageQueueBacklog", "AlfredReservationDrift", "AlfredDeploymentsAtCapacity"} <= names  # fmt: skip
     assert all(rule["health"] != "err" for group in groups for rule in group["rules"]), groups

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
 from alfred.cache.embedder import MiniLMEmbedder
 from alfred.cache.exact import ExactCache, LruStore
 from alfred.cache.index import VectorIndex
 from alfred.cache.semantic import SemanticCache
 from alfred.cache.settings import CacheSettings
+from alfred.observability.metrics import GatewayMetrics
 from alfred.pipeline import Pipeline
 from alfred.pipeline.cache import SIMILARITY_HEADER, CacheStage
 from alfred.pipeline.metering import MeteredHandler
 from alfred.schema import ChatResponse
 from tests.unit.cache.support import Upstream, chat, drain, finish, make_call
+from tests.unit.observability.test_metrics import value
 
 
 def build(minilm: MiniLMEmbedder) -> tuple[CacheStage, Pipeline, Upstream]:
@@ -70,3 +74,26 @@ async def test_other_tenants_do_not_get_semantic_hits(minilm: MiniLMEmbedder) ->
     second = make_call(chat("Who was the painter of the Mona Lisa?"), team="b")
     await pipeline.run(second)
     assert second.cache_status == "miss" and upstream.calls == 2
+
+
+async def test_semantic_hits_are_counted_by_similarity(minilm: MiniLMEmbedder) -> None:
+    settings = CacheSettings(enabled=True, semantic={"enabled": True})
+    exact = ExactCache(LruStore(100, 1 << 20))
+    metrics = GatewayMetrics(groups=["gpt-test"])
+    stage = CacheStage(
+        settings, exact, SemanticCache(minilm, exact, index=VectorIndex(384, 100)), metrics=metrics
+    )
+    pipeline = Pipeline([stage], MeteredHandler(Upstream()))
+    first = make_call(chat("How do I undo the last git commit?"))
+    await pipeline.run(first)
+    await finish(first)
+    second = make_call(chat("How can I undo my last commit in git?"), rid="r2")
+    await pipeline.run(second)
+    similarity = float(second.response_headers[SIMILARITY_HEADER])
+    assert value(metrics, "alfred_cache_requests_total", model_group="gpt-test", result="semantic-hit") == 1
+    assert value(metrics, "alfred_cache_semantic_similarity_count", model_group="gpt-test") == 1
+    assert value(metrics, "alfred_cache_semantic_similarity_sum", model_group="gpt-test") == pytest.approx(
+        similarity, abs=1e-4
+    )
+    below = value(metrics, "alfred_cache_semantic_similarity_bucket", model_group="gpt-test", le="0.9")
+    assert below == 0  # a hit is at or above the 0.95 threshold

@@ -78,6 +78,12 @@ def test_invalid_yaml_has_a_line(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "providers:\n  up: {kind: openai\n"), environ={})
 
 
+def test_a_top_level_key_that_is_not_text_is_a_config_error(tmp_path: Path) -> None:
+    # YAML allows `1: x` or `? [a]: x`; Python would fail with "keywords must be strings".
+    with pytest.raises(ConfigError, match="top-level setting names must be text; found 1"):
+        load_settings(write(tmp_path, "1: x\n"), environ={})
+
+
 def test_env_overrides_beat_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALFRED_SERVER__PORT", "7001")
     monkeypatch.setenv("ALFRED_MASTER_KEY", "mk-1")

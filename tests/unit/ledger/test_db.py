@@ -20,3 +20,27 @@ async def test_sqlite_writer_is_a_single_connection(tmp_path: object) -> None:
         assert db.writer.pool.size() == 1  # type: ignore[attr-defined]
     finally:
         await db.dispose()
+
+
+async def test_a_connection_returned_inside_a_raw_transaction_is_rolled_back(tmp_path: object) -> None:
+    # The writer skips the pool's blanket rollback-on-return; a transaction begun on the driver
+    # connection and not ended must still be rolled back before the next checkout.
+    db = Database.connect(f"sqlite+aiosqlite:///{tmp_path}/x.db")
+    try:
+        async with db.writer.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            await driver.execute("CREATE TABLE t (x INTEGER)")
+            await driver.execute("BEGIN IMMEDIATE")
+            await driver.execute("INSERT INTO t VALUES (1)")
+            assert driver.in_transaction
+        async with db.writer.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            assert not driver.in_transaction
+            rows = await driver.execute_fetchall("SELECT count(*) FROM t")
+            assert list(rows) == [(0,)]
+        async with db.transaction() as session:  # and the ORM's BEGIN IMMEDIATE still works on it
+            await session.connection()
+    finally:
+        await db.dispose()

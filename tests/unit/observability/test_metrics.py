@@ -158,6 +158,24 @@ def test_images_rate_limits_and_cache_savings() -> None:
     assert value(m, "alfred_cache_saved_usd_total", model_group="gpt") == 0.25
 
 
+def test_cache_outcomes_and_deployment_caps_have_bounded_labels() -> None:
+    m = make_metrics()
+    m.cache_lookup("gpt", "semantic-hit", 0.973)
+    m.cache_lookup("gpt", "made-up")
+    m.cache_lookup("someone's model", "miss")
+    m.cache_saved("gpt", 0.0, prompt_tokens=12, completion_tokens=0)
+    m.rate_limited("deployment")
+    assert value(m, "alfred_cache_requests_total", model_group="gpt", result="semantic-hit") == 1
+    assert value(m, "alfred_cache_requests_total", model_group="gpt", result="other") == 1
+    assert value(m, "alfred_cache_requests_total", model_group="other", result="miss") == 1
+    assert value(m, "alfred_cache_semantic_similarity_bucket", model_group="gpt", le="0.97") == 0
+    assert value(m, "alfred_cache_semantic_similarity_bucket", model_group="gpt", le="0.98") == 1
+    assert value(m, "alfred_cache_tokens_saved_total", model_group="gpt", direction="in") == 12
+    assert value(m, "alfred_cache_tokens_saved_total", model_group="gpt", direction="out") == 0
+    assert value(m, "alfred_cache_saved_usd_total", model_group="gpt") == 0
+    assert value(m, "alfred_rate_limit_rejections_total", scope="deployment") == 1
+
+
 def test_every_metric_is_prefixed_and_described_from_the_start() -> None:
     body = make_metrics().render()[0].decode()
     # the text format names a counter's family with its _total suffix
@@ -170,7 +188,8 @@ def test_every_metric_is_prefixed_and_described_from_the_start() -> None:
         "alfred_tokens", "alfred_cost_usd", "alfred_cache_saved_usd", "alfred_rate_limit_rejections",
         "alfred_breaker_state", "alfred_breaker_transitions", "alfred_ledger_reservations_outstanding",
         "alfred_ledger_reservations", "alfred_budget_used_ratio", "alfred_image_queue_depth", "alfred_image_jobs",
-        "alfred_image_generation_seconds", "alfred_build_info",
+        "alfred_image_generation_seconds", "alfred_build_info", "alfred_cache_requests",
+        "alfred_cache_semantic_similarity", "alfred_cache_tokens_saved",
     }  # fmt: skip
     assert expected <= names
     assert all(name.startswith("alfred_") for name in names)

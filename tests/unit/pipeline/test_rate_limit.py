@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from alfred.errors import RateLimitError
+from alfred.observability.metrics import GatewayMetrics
 from alfred.pipeline.call import Call, Identity, Result
 from alfred.pipeline.rate_limit import RateLimitStage, go_duration
 from alfred.routing.settings import RateLimitSettings, RateValue
@@ -296,3 +297,25 @@ async def test_disabled_or_unconfigured_passes_through() -> None:
     await _stage(enabled=False, key={"rpm": 1})(call, upstream)
     await _stage(enabled=False, key={"rpm": 1})(call, upstream)
     assert upstream.calls == 2 and call.response_headers == {} and call.finish_hooks == []
+
+
+async def test_each_refusal_is_reported_once_with_the_scope_that_refused() -> None:
+    metrics = GatewayMetrics(groups=["gpt-4o"])
+    stage = RateLimitStage(
+        MemoryRateLimiter(VirtualClock()),
+        RateLimitSettings.model_validate({"team": {"rpm": 1}, "model": {"rpm": 3}, "ip": {"rpm": 100}}),
+        rejected=metrics.rate_limited,
+    )
+    upstream = Upstream()
+    await stage(_call(identity=Identity(team_id="t")), upstream)
+    with pytest.raises(RateLimitError, match="team"):
+        await stage(_call(identity=Identity(team_id="t")), upstream)
+    await stage(_call(identity=Identity(team_id="t2")), upstream)
+    await stage(_call(identity=Identity(team_id="t3")), upstream)
+    for _ in range(2):
+        with pytest.raises(RateLimitError, match="model"):
+            await stage(_call(identity=Identity(team_id="t4")), upstream)
+    body = metrics.render()[0].decode()
+    assert 'alfred_rate_limit_rejections_total{scope="team"} 1.0' in body
+    assert 'alfred_rate_limit_rejections_total{scope="model"} 2.0' in body
+    assert 'scope="ip"' not in body and upstream.calls == 3

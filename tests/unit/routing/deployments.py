@@ -19,6 +19,8 @@ def deployment(
     input_price: str | None = None,
     output_price: str | None = None,
     sla_ms: int | None = None,
+    rpm: int | None = None,
+    tpm: int | None = None,
 ) -> Deployment:
     price = None
     if input_price is not None or output_price is not None:
@@ -32,4 +34,6 @@ def deployment(
         weight=weight,
         price=price,
         sla_ms=sla_ms,
+        rpm=rpm,
+        tpm=tpm,
     )

@@ -1,0 +1,150 @@
+"""The one-trip transactions behind reserve, settle and release (``alfred.ledger.trips``), on SQLite and
+PostgreSQL: a script commits all of its statements or none, and reports duplicates the way the ORM does."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from alfred.errors import InsufficientQuotaError
+from alfred.ledger import Ledger, hotpath, hotpath_pg
+from alfred.ledger.trips import CHECKPOINT_EVERY, Fallback, Query, Script, Trips
+
+from .conftest import Backend
+from .seed import wallet
+
+T = TypeVar("T")
+
+RESERVE = Query("UPDATE wallets SET reserved = reserved + :amount WHERE id = :id RETURNING reserved")
+READ = Query("SELECT balance, reserved FROM wallets WHERE id = :id")
+INSERT = Query("""
+    INSERT INTO reservations (request_id, wallet_id, source, amount, state, created_at, expires_at)
+    VALUES (:request_id, :wallet_id, 'direct', 1, 'open', :now, :now)
+    RETURNING expires_at
+""")
+
+
+def hold_then(wallet_id: int, then: Exception | None) -> Script[int]:
+    (reserved,) = (yield RESERVE(amount=10, id=wallet_id))[0]
+    if then is not None:
+        raise then
+    return int(reserved)
+
+
+async def test_a_script_commits_everything_or_nothing(ledger: Ledger) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    assert await trips.run(lambda: hold_then(wallet(user), None)) == 10
+    for signal in (Fallback(), RuntimeError("boom")):
+        with pytest.raises(type(signal)):
+            await trips.run(lambda s=signal: hold_then(wallet(user), s))  # type: ignore[misc]
+    assert await trips.run(lambda: hold_then(wallet(user), None)) == 20  # the two failed ones left nothing
+
+    def read() -> Script[tuple[int, int]]:
+        ((balance, reserved),) = yield READ(id=wallet(user))
+        return int(balance), int(reserved)
+
+    assert await trips.run(read) == (1_000, 20)
+    info = await ledger.accounts.get(wallet(user))
+    assert info.reserved == 20
+
+
+async def test_a_duplicate_is_sqlalchemys_integrity_error_and_rolls_back(ledger: Ledger) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    now = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+    def reserve(request_id: str) -> Script[datetime]:
+        yield RESERVE(amount=1, id=wallet(user))
+        ((expires_at,),) = yield INSERT(request_id=request_id, wallet_id=wallet(user), now=now)
+        return trips.time(expires_at)
+
+    assert await trips.run(lambda: reserve("same")) == now  # timestamps round-trip exactly, in UTC
+    with pytest.raises(IntegrityError):
+        await trips.run(lambda: reserve("same"))
+    assert (await ledger.accounts.get(wallet(user))).reserved == 1  # the second hold was rolled back
+    found = await ledger.wallets.find_hold("same")
+    assert found is not None and found.expires_at == now
+
+
+def tap(inner: Script[T], seen: list[Query]) -> Script[T]:
+    """Pass a script's steps through, noting each statement it sends."""
+    rows = None
+    while True:
+        try:
+            step = inner.send(rows)  # type: ignore[arg-type]
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        seen.append(step.query)
+        rows = yield step
+
+
+async def test_the_common_reserve_and_settle_take_one_statement_on_postgresql(
+    backend: Backend, ledger: Ledger
+) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    key = await ledger.keys.create(user.id, "ci", budget=900)
+    trips = Trips(ledger.db)
+    now = datetime.now(UTC)
+    seen: list[Query] = []
+    held = await trips.run(
+        lambda: tap(
+            hotpath.hold_personal(
+                backend.name, user.id, "r1", 400, key.info.id, "m", now, now + timedelta(minutes=1)
+            ),
+            seen,
+        )
+    )
+    assert (held.wallet_id, held.left) == (wallet(user), 600)
+    request = hotpath.SettleRequest("r1", 300, uuid.uuid4(), now, "charge", "m", "p", 10, 20)
+    charge = await trips.run(lambda: tap(hotpath.settle(trips, request), seen))
+    assert charge is not None and (charge.cost, charge.charged) == (300, 300)
+    if backend.name == "postgresql":
+        assert seen == [hotpath_pg.HOLD_PERSONAL, hotpath_pg.SETTLE_OPEN]
+    else:
+        assert len(seen) == 3 + 6  # hold, reservation, key; claim, debit, transaction, entries, key, user
+    info = await ledger.accounts.get(wallet(user))
+    assert (info.balance, info.reserved) == (700, 0)
+    assert (await ledger.keys.get(key.info.id)).spent == 300
+    assert (await ledger.directory.get_user(user.id)).used_tokens == 30
+    assert (await ledger.check()).healthy
+
+
+async def test_the_fast_hold_leaves_nothing_when_it_falls_back_or_is_refused(ledger: Ledger) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000, soft_limit=300)
+    key = await ledger.keys.create(user.id, "ci", budget=500)
+    fast = ledger.wallets.hold_personal_fast
+    with pytest.raises(Fallback):
+        await fast(user.id, "too-much", 1_001)
+    with pytest.raises(Fallback):
+        await fast(user.id, "crosses-the-soft-limit", 800)  # needs its audit row: the ORM path's job
+    with pytest.raises(InsufficientQuotaError):
+        await fast(user.id, "over-the-key-budget", 600, key_id=key.info.id)
+    info = await ledger.accounts.get(wallet(user))
+    assert info.reserved == 0
+    assert await ledger.wallets.find_hold("over-the-key-budget") is None
+    hold = await fast(user.id, "fits", 500, key_id=key.info.id)  # the whole key budget: none leaked
+    assert (hold.source, hold.amount, hold.soft_limit_warning) == ("personal", 500, False)
+    assert (await ledger.accounts.get(wallet(user))).reserved == 500
+
+
+async def test_sqlite_checkpoints_the_wal_in_the_background(backend: Backend, ledger: Ledger) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=10**12)
+    trips = Trips(ledger.db)
+    for _ in range(CHECKPOINT_EVERY):
+        await trips.run(lambda: hold_then(wallet(user), None))
+    if backend.name == "postgresql":
+        assert trips.checkpointed is None  # PostgreSQL checkpoints on its own
+        return
+    for _ in range(200):  # the checkpoint runs beside the writer; give it time on a loaded machine
+        if trips.checkpointed is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert trips.checkpointed is not None
+    busy, frames, done = trips.checkpointed
+    assert busy == 0 and frames > 0 and done == frames
