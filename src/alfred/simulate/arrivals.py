@@ -12,6 +12,7 @@ policy, so whether a repeat hits the cache is decided by the real code.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from alfred.images.presets import PresetBook
 from alfred.images.settings import ImageModelSettings
 from alfred.images.spec import cache_key, resolve_request
 from alfred.schema.images import ImageRequest
+from alfred.simulate.parallel import run_tasks
 from alfred.simulate.profiles import DayCurve, ImageLoad
 
 _WEAPONS = ["sword", "greatsword", "dagger", "axe", "hammer", "mace", "spear", "halberd", "bow",
@@ -30,6 +32,7 @@ _STYLES = ["painterly icon", "pixel art", "cel shaded", "realistic", "low poly"]
 _MATERIALS = ["obsidian", "bone", "crystal", "bronze", "mithril", "driftwood", "jade", "meteorite"]
 _DETAILS = ["glowing runes", "a cracked blade", "chains", "feathers", "a skull pommel", "vines"]
 _VARIANTS = 4  # ways a repeat may be written
+_KEYS_PER_PROCESS = 20_000  # fewer distinct wordings than this per process: computed in this one
 
 
 def rate_at(curve: DayCurve, seconds: np.ndarray) -> np.ndarray:
@@ -105,6 +108,7 @@ class ImageArrivals:
         *,
         tenant: str = "game",
         wait_s: float | None = None,
+        jobs: int = 1,
     ) -> None:
         self.model = model
         self.tenant = tenant
@@ -113,7 +117,7 @@ class ImageArrivals:
         self.n = n
         self.wordings = wordings  # (distinct item, variant) per arrival
         self._items = items
-        self.keys = self._keys(presets)
+        self.keys = self._keys(presets, jobs)
 
     @classmethod
     def of_requests(
@@ -144,17 +148,30 @@ class ImageArrivals:
             return found
         return _wording(found, variant, self.n[index], self.model.name)
 
-    def _keys(self, presets: PresetBook) -> list[str]:
-        memo: dict[tuple[int, int, int], str] = {}
-        keys = []
+    def _keys(self, presets: PresetBook, jobs: int) -> list[str]:
+        """Each arrival's cache key, canonicalising each distinct wording once (in ``jobs`` processes)."""
+        wordings: dict[tuple[int, int, int], int] = {}  # (item, variant, n) → its place in ``first``
+        first: list[int] = []  # the first arrival of each distinct wording
+        places: list[int] = []
         for index, (item, variant) in enumerate(self.wordings):
             wording = (item, variant, self.n[index])
-            key = memo.get(wording)
-            if key is None:
-                resolved = resolve_request(self.request(index), self.model, presets)
-                key = memo[wording] = cache_key(self.tenant, resolved)
-            keys.append(key)
-        return keys
+            place = wordings.get(wording)
+            if place is None:
+                place = wordings[wording] = len(first)
+                first.append(index)
+            places.append(place)
+
+        def canonicalise(chunk: range, tick: Callable[[int], None]) -> list[str]:
+            return [
+                cache_key(self.tenant, resolve_request(self.request(first[i]), self.model, presets))
+                for i in chunk
+            ]
+
+        jobs = max(1, min(jobs, len(first) // _KEYS_PER_PROCESS))  # a day's keys are not worth a fork
+        size = max(1, -(-len(first) // jobs))  # ceiling: one chunk per process
+        chunks = [range(start, min(start + size, len(first))) for start in range(0, len(first), size)]
+        distinct = [key for keys in run_tasks(chunks, canonicalise, jobs=jobs) for key in keys]
+        return [distinct[place] for place in places]
 
     @property
     def distinct(self) -> int:
@@ -179,9 +196,16 @@ def _new_item(load: ImageLoad, rng: random.Random, serial: int) -> _Distinct:
 
 
 def generate_arrivals(
-    load: ImageLoad, days: float, model: ImageModelSettings, presets: PresetBook, seed: int
+    load: ImageLoad,
+    days: float,
+    model: ImageModelSettings,
+    presets: PresetBook,
+    seed: int,
+    *,
+    jobs: int = 1,
 ) -> ImageArrivals:
-    """The profile's request stream over ``days``, reproducible from ``seed``."""
+    """The profile's request stream over ``days``, reproducible from ``seed``; the cache keys are
+    computed in up to ``jobs`` processes."""
     times: list[float] = arrival_times(load, days, np.random.default_rng(seed)).tolist()
     rng = random.Random(seed + 1)  # noqa: S311  # nosec B311 - reproducible load, not security
     counts = list(load.images_per_request)
@@ -198,4 +222,6 @@ def generate_arrivals(
             item, variant = len(items), 0
             items.append(_new_item(load, rng, item))
         wordings.append((item, variant))
-    return ImageArrivals(model, presets, times, items, wordings, n, tenant=load.tenant, wait_s=load.wait_s)
+    return ImageArrivals(
+        model, presets, times, items, wordings, n, tenant=load.tenant, wait_s=load.wait_s, jobs=jobs
+    )

@@ -14,25 +14,21 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-
-from alfred.config import ConfigError, Settings
-from alfred.simulate.hardware import HardwareError, HardwareTable, load_hardware
-from alfred.simulate.policies import (
-    DEFAULT_THRESHOLDS,
-    PolicyError,
-    PolicyVariant,
-    default_variants,
-    parse_policy,
-)
-from alfred.simulate.profiles import Profile, ProfileError, load_profile
 
 if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from alfred.config import Settings
     from alfred.simulate.comparison import ImageStudy
+    from alfred.simulate.hardware import HardwareTable
+    from alfred.simulate.policies import PolicyVariant
+    from alfred.simulate.profiles import Profile
     from alfred.simulate.text import StrategyReport
 
 
 def _variants(settings: Settings, policies: list[str] | None, thresholds: str | None) -> list[PolicyVariant]:
+    from alfred.simulate.policies import DEFAULT_THRESHOLDS, PolicyError, default_variants, parse_policy
+
     base = settings.images.router
     if policies:
         configured = default_variants(base, [])[0]
@@ -48,7 +44,11 @@ def _variants(settings: Settings, policies: list[str] | None, thresholds: str | 
 
 
 class _Bars:
-    """One progress bar per stage, created the first time the stage reports."""
+    """One progress bar per stage, created the first time the stage reports.
+
+    The bars are redrawn here, on each report, rather than by rich's refresh thread: policies run in
+    forked processes, and a fork must not copy a thread that may hold the terminal's lock.
+    """
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -59,6 +59,7 @@ class _Bars:
         if task is None:
             task = self._tasks[label] = self._progress.add_task(label, total=total)
         self._progress.update(task, completed=done, total=total)
+        self._progress.refresh()
 
 
 def _document(
@@ -124,9 +125,23 @@ def simulate(
     series: Annotated[
         bool, typer.Option("--series/--no-series", help="include queue depth over time in --json")
     ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            help="processes to run policies in (default: one per usable CPU; 1: all in this process)",
+            min=1,
+        ),
+    ] = None,
 ) -> None:
     """Replay a load profile through the real router, queue, cache and prices on a virtual clock, per policy."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from alfred.config import ConfigError
     from alfred.simulate.comparison import SimulationError, load_config, study_images
+    from alfred.simulate.hardware import HardwareError, load_hardware
+    from alfred.simulate.parallel import usable_cpus
+    from alfred.simulate.policies import PolicyError
+    from alfred.simulate.profiles import ProfileError, load_profile
     from alfred.simulate.report import image_table
     from alfred.simulate.text import simulate_strategy, text_catalog, text_table
 
@@ -149,10 +164,19 @@ def simulate(
     text: list[StrategyReport] | None = None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        with Progress(*columns, console=err, transient=True) as progress:
+        with Progress(*columns, console=err, transient=True, auto_refresh=False) as progress:
             bars = _Bars(progress)
             if load.images is not None:
-                images = study_images(settings, load.images, variants, table, run_days, run_seed, bars)
+                images = study_images(
+                    settings,
+                    load.images,
+                    variants,
+                    table,
+                    run_days,
+                    run_seed,
+                    bars,
+                    jobs=jobs or usable_cpus(),
+                )
             if load.text is not None:
                 catalog = text_catalog(settings)
                 text = []

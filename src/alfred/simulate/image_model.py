@@ -9,15 +9,21 @@ workers that take work the moment a slot is free, as ``ImageWorker`` does.
 
 A request's time to image runs from its arrival to the end of its generation; a cache hit's is 0.
 Workers heart-beat running jobs in the gateway, so the simulated queues never redeliver.
+
+A month is a million handler calls, so the handlers skip what cannot change a figure: the cache is
+not written once no request is left to read it, the depth is not recorded past the horizon (reports
+stop there), and an idle pool is not asked for work while its queue is empty.
 """
 
 from __future__ import annotations
 
 import random
 from array import array
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+import numpy as np
 
 from alfred.images.jobs import JobImage, Route
 from alfred.images.queue import Delivery, QueueDepth, QueueMessage
@@ -34,6 +40,7 @@ from alfred.state.base import KeyValueStore
 _NEVER = 1e15  # visibility timeout: live workers heart-beat, so nothing is redelivered
 CACHE, PRIMARY, FALLBACK = 0, 1, 2  # route codes in ``ImageRun.routes``
 ROUTE_NAMES = ("cache", "primary", "fallback")
+_REQUEST_MEMO = 4096  # route requests kept for reuse; a queue that grows without bound makes new ones
 
 
 @dataclass(slots=True)
@@ -84,13 +91,8 @@ class _RoutePool:
         self.free += 1
 
 
-@dataclass(slots=True)
-class _Done:
-    pool: _RoutePool
-    slot: int
-    delivery: Delivery
-    arrival: int
-    started: float
+_Done = tuple[_RoutePool, int, Delivery, int, float]
+"""A job that ends: its pool, its slot, the queue's delivery, its arrival index, when it started."""
 
 
 @dataclass(repr=False)
@@ -102,7 +104,7 @@ class ImageRun:
     served: array[int] = field(default_factory=lambda: array("l"))  # arrival index, in finishing order
     waits: array[float] = field(default_factory=lambda: array("d"))  # seconds to image (cache hits 0)
     routes: array[int] = field(default_factory=lambda: array("b"))  # CACHE | PRIMARY | FALLBACK
-    depth_times: array[float] = field(default_factory=lambda: array("d"))  # primary queue depth changes
+    depth_times: array[float] = field(default_factory=lambda: array("d"))  # primary depth, to the horizon
     depth_values: array[int] = field(default_factory=lambda: array("l"))
     images: dict[str, int] = field(default_factory=dict)  # route name → images delivered
     spend: dict[str, Decimal] = field(default_factory=dict)  # per-image prices, by route
@@ -167,22 +169,15 @@ class ImagePipelineSimulation:
         self, arrivals: ImageArrivals, horizon_s: float, progress: Callable[[int], None] | None = None
     ) -> ImageRun:
         run = ImageRun(horizon_s=horizon_s, requests=len(arrivals), primary_slots=self.primary_slots)
-        self._run = run
-        self._arrivals = arrivals
-        self._times = arrivals.times
-        self._n = arrivals.n
-        self._keys = arrivals.keys
-        self._deadline = arrivals.wait_s
-        self._fallback_cost = {n: self.model.prices.fallback * n for n in set(arrivals.n)}
-        # the router reads its spend window only under a cap; without one, feeding it changes nothing
-        self._track_spend = self.router.spend_cap_per_hour is not None
-        self._record_depth(QueueDepth(0, 0))
-        await run_events(
-            self.clock, arrivals.times, self.events, self._arrive, self._finish, progress=progress
-        )
-        images = {name: 0 for name in ROUTE_NAMES}
-        for index, route in zip(run.served, run.routes, strict=True):
-            images[ROUTE_NAMES[route]] += self._n[index]
+        run.depth_times.append(self.clock.now)
+        run.depth_values.append(0)
+        arrive, finish = self._handlers(run, arrivals, horizon_s)
+        await run_events(self.clock, arrivals.times, self.events, arrive, finish, progress=progress)
+        served = np.array(run.served, dtype=np.int64)
+        routes = np.array(run.routes, dtype=np.int64)
+        n = np.asarray(arrivals.n, dtype=np.int64)[served]
+        per_route = np.bincount(routes, weights=n, minlength=len(ROUTE_NAMES))
+        images = {name: int(per_route[code]) for code, name in enumerate(ROUTE_NAMES)}
         run.images = images
         run.spend = {
             "primary": self.model.prices.primary * images["primary"],
@@ -199,67 +194,101 @@ class ImagePipelineSimulation:
         run.mean_service_time_s = self.router.mean_service_time_s
         return run
 
-    def _record_depth(self, depth: QueueDepth) -> None:
-        self._run.depth_times.append(self.clock.now)
-        self._run.depth_values.append(depth.waiting + depth.in_flight)
+    def _handlers(
+        self, run: ImageRun, arrivals: ImageArrivals, horizon_s: float
+    ) -> tuple[Callable[[int], Awaitable[None]], Callable[[_Done], Awaitable[None]]]:
+        """The arrival and job-end handlers of one run.
 
-    def _served(self, index: int, wait: float, route: int) -> None:
-        run = self._run
-        run.served.append(index)
-        run.waits.append(wait)
-        run.routes.append(route)
-
-    async def _arrive(self, index: int) -> None:
-        cache = self.cache
-        if cache is not None and await cache.get(self._keys[index]) is not None:
-            run = self._run
-            run.served.append(index)
-            run.waits.append(0.0)
-            run.routes.append(CACHE)
-            return
+        They run once per request and once per job, about a million times in a month, so they are
+        closures over local names (Python's cheapest look-ups) rather than methods reading ``self``.
+        Every decision still goes through the real cache, queue and router; only bookkeeping is local.
+        """
+        clock, router, cache = self.clock, self.router, self.cache
         primary, fallback = self.primary, self.fallback
-        depth = await primary.queue.depth() if primary is not None else QueueDepth(0, 0)
-        decision = self.router.decide(
-            RouteRequest(
-                depth=depth,
-                primary_slots=self.primary_slots,
-                deadline_s=self._deadline,
-                fallback_cost=self._fallback_cost[self._n[index]],
-                has_primary=primary is not None,
-                has_fallback=fallback is not None,
-            )
-        )
-        pool = primary if decision.route is Route.PRIMARY else fallback
-        assert pool is not None  # the router only picks a route the model has
-        await pool.queue.enqueue(QueueMessage(job_id=str(index), tenant=self._arrivals.tenant))
-        if pool is primary:
-            self._record_depth(await pool.queue.depth())
-        await self._start(pool)
+        decide, observe = router.decide, router.observe_service_time
+        push = self.events.push
+        times, ns, keys = arrivals.times, arrivals.n, arrivals.keys
+        tenant, deadline = arrivals.tenant, arrivals.wait_s
+        primary_slots = self.primary_slots
+        fallback_cost = {n: self.model.prices.fallback * n for n in set(ns)}
+        # the router reads its spend window only under a cap; without one, feeding it changes nothing
+        track_spend = router.spend_cap_per_hour is not None
+        served, waits, routes = run.served.append, run.waits.append, run.routes.append
+        depth_at, depth_of = run.depth_times.append, run.depth_values.append
+        # after the last arrival nobody looks the cache up again, and the report reads the queue
+        # depth only up to the horizon: a backlog that drains for weeks skips both
+        last_lookup = times[-1] if times else -1.0
+        images = self._images
+        model_name = self.model.name
+        # equal inputs make equal (frozen) requests: build each once while the queue is short
+        asked: dict[tuple[int, int, int], RouteRequest] = {}
+        no_queue = QueueDepth(0, 0)
 
-    async def _start(self, pool: _RoutePool) -> None:
-        if pool.free <= 0:
-            return
-        now = self.clock.now
-        for delivery in await pool.queue.receive("simulate", pool.free, 0.0):
-            slot = pool.take()
-            index = int(delivery.message.job_id)
-            seconds = pool.slots[slot].sample(pool.rng) * self._n[index]
-            self.events.push(now + seconds, _Done(pool, slot, delivery, index, now))
+        async def start(pool: _RoutePool) -> None:
+            now = clock.now
+            for delivery in await pool.queue.receive("simulate", pool.free, 0.0):
+                slot = pool.take()
+                index = int(delivery.message.job_id)
+                seconds = pool.slots[slot].sample(pool.rng) * ns[index]
+                push(now + seconds, (pool, slot, delivery, index, now))
 
-    async def _finish(self, done: _Done) -> None:
-        pool, now, index = done.pool, self.clock.now, done.arrival
-        await pool.queue.ack(done.delivery)
-        pool.release(done.slot)
-        n = self._n[index]
-        if pool is self.primary:
-            self.router.observe_service_time(now - done.started)
-            self._record_depth(await pool.queue.depth())
-        elif self._track_spend and pool.price:
-            self.router.record_fallback_spend(pool.price * n)
-        self._served(index, now - self._times[index], pool.code)
-        if self.cache is not None:
-            result = CachedResult(
-                images=self._images, cost_usd=pool.cost_text(n), model=self.model.name, job_id=str(index)
-            )
-            await self.cache.put(self._keys[index], result)
-        await self._start(pool)
+        async def arrive(index: int) -> None:
+            if cache is not None and await cache.get(keys[index]) is not None:
+                served(index)
+                waits(0.0)
+                routes(CACHE)
+                return
+            n = ns[index]
+            depth = await primary.queue.depth() if primary is not None else no_queue
+            shape = (depth.waiting, depth.in_flight, n)
+            request = asked.get(shape)
+            if request is None:
+                request = RouteRequest(
+                    depth=depth,
+                    primary_slots=primary_slots,
+                    deadline_s=deadline,
+                    fallback_cost=fallback_cost[n],
+                    has_primary=primary is not None,
+                    has_fallback=fallback is not None,
+                )
+                if len(asked) < _REQUEST_MEMO:
+                    asked[shape] = request
+            pool = primary if decide(request).route is Route.PRIMARY else fallback
+            assert pool is not None  # the router only picks a route the model has
+            await pool.queue.enqueue(QueueMessage(job_id=str(index), tenant=tenant))
+            if pool is primary:  # the queue now holds one more than the router saw
+                depth_at(clock.now)
+                depth_of(depth.waiting + depth.in_flight + 1)
+            if pool.free > 0:
+                await start(pool)
+
+        async def finish(done: _Done) -> None:
+            pool, slot, delivery, index, started = done
+            now = clock.now
+            await pool.queue.ack(delivery)
+            pool.release(slot)
+            n = ns[index]
+            # past the horizon the depth is not reported, and a draining backlog is never empty
+            depth = await pool.queue.depth() if now <= horizon_s else None
+            if pool is primary:
+                observe(now - started)
+                if depth is not None:
+                    depth_at(now)
+                    depth_of(depth.waiting + depth.in_flight)
+            elif track_spend and pool.price:
+                router.record_fallback_spend(pool.price * n)
+            served(index)
+            waits(now - times[index])
+            routes(pool.code)
+            if cache is not None and now <= last_lookup:
+                result = CachedResult(
+                    images=images,
+                    cost_usd=pool.cost_text(n),
+                    model=model_name,
+                    job_id=delivery.message.job_id,
+                )
+                await cache.put(keys[index], result)
+            if depth is None or depth.waiting:  # a slot is free now: the next job in line starts on it
+                await start(pool)
+
+        return arrive, finish

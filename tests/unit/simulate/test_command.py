@@ -95,6 +95,24 @@ def test_text_profile_compares_routing_strategies() -> None:
     assert cheapest["groups"]["llama-3.1-8b"]["p95_s"] < weighted["p95_s"]
 
 
+def test_the_figures_do_not_depend_on_how_many_processes_run_the_policies() -> None:
+    def policies(jobs: str) -> list[dict[str, object]]:
+        result = runner.invoke(
+            app,
+            ["simulate", "-c", "examples/images.yaml", "-p", "seed", "--days", "0.2", "--json", "--series",
+             "--thresholds", "5,20", "--jobs", jobs],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        listed: list[dict[str, object]] = json.loads(result.stdout)["policies"]
+        return listed
+
+    one = policies("1")
+    assert [p["name"] for p in one][:3] == ["queue-depth:50", "queue-depth:5", "queue-depth:20"]
+    assert policies("3") == one
+    refused = runner.invoke(app, ["simulate", "-c", "examples/images.yaml", "--jobs", "0"])
+    assert refused.exit_code == 2
+
+
 def test_errors_name_what_to_fix(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["simulate", "-c", "examples/images.yaml", "-p", "nope"])
     assert missing.exit_code == 2 and "cannot read the profile" in missing.stderr
