@@ -47,8 +47,14 @@ class MemoryJobQueue:
         self._arrived.set()
 
     def _reclaim(self) -> None:
+        # In-flight entries are kept in touch order (``touch`` moves one to the end), so the expired
+        # ones are a prefix: the scan stops at the first live entry instead of walking them all.
         cutoff = self._clock() - self._visibility_s
-        expired = [token for token, entry in self._in_flight.items() if entry.touched_at <= cutoff]
+        expired: list[str] = []
+        for token, entry in self._in_flight.items():
+            if entry.touched_at > cutoff:
+                break
+            expired.append(token)
         for token in reversed(expired):  # redeliveries go first, oldest at the front
             entry = self._in_flight.pop(token)
             self._waiting.appendleft((token, entry.message, entry.deliveries))
@@ -83,6 +89,7 @@ class MemoryJobQueue:
         entry = self._in_flight.get(delivery.token)
         if entry is not None:
             entry.touched_at = self._clock()
+            self._in_flight.move_to_end(delivery.token)
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         if self._in_flight.pop(delivery.token, None) is not None:
