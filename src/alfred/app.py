@@ -30,7 +30,7 @@ from alfred.pipeline.build import build_pipeline
 from alfred.pipeline.cache import CacheStage
 from alfred.pipeline.metering import MeteredHandler
 from alfred.pipeline.metrics import MetricsStage
-from alfred.pipeline.rate_limit import RateLimitStage
+from alfred.pipeline.rate_limit import RateLimitStage, identity_key_limits
 from alfred.pipeline.safety import SafetyStage
 from alfred.pipeline.stream_limit import StreamLimitStage
 from alfred.pipeline.timeout import TimeoutStage
@@ -180,7 +180,11 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     scanner = _scanner(settings) if settings.safety.enabled else None
     stages: dict[str, Stage | None] = {
         "rate_limit": RateLimitStage(
-            state.limiter, settings.rate_limits, key_hash_secret=key_secret, rejected=metrics.rate_limited
+            state.limiter,
+            settings.rate_limits,
+            key_hash_secret=key_secret,
+            key_limits=governance.key_limits if governance else identity_key_limits,
+            rejected=metrics.rate_limited,
         )
         if settings.rate_limits.enabled
         else None,

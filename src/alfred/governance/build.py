@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from alfred.config import Settings
 from alfred.governance.authenticator import Authenticator
 from alfred.governance.costing import Costing, GroupChooser
+from alfred.governance.key_limits import key_limits_from
 from alfred.ledger import Ledger
 from alfred.ledger.keys import KeyHasher
 from alfred.pipeline.auth import AuthStage
 from alfred.pipeline.quota import QuotaStage
+from alfred.pipeline.rate_limit import KeyLimits
 from alfred.routing.catalog import ModelCatalog
 from alfred.secrets import SecretResolver
 from alfred.state.db import migrate
@@ -41,6 +43,11 @@ class GovernanceRuntime:
     costing: Costing
     startup: list[Hook] = field(default_factory=list)
     shutdown: list[Hook] = field(default_factory=list)
+
+    @property
+    def key_limits(self) -> KeyLimits:
+        """Each key's own rpm/tpm for the rate-limit stage, before auth has run (seed order)."""
+        return key_limits_from(self.authenticator)
 
 
 class Reconciler:

@@ -10,8 +10,9 @@ Where identity comes from: when this stage runs after auth, ``call.identity`` na
 ``key_id``), user and team, and a key's own ``rpm_limit``/``tpm_limit`` override the configured key
 default. When it runs before auth (the seed's order), only the key scope can apply: its bucket is a
 keyed hash prefix of the presented credential (``Authorization: Bearer …`` or ``x-api-key``), limited
-by the configured key default, and user/team buckets are skipped. Pass ``key_limits`` to look a key's
-own limits up from its hash instead.
+by the configured key default, and user/team buckets are skipped. ``key_limits`` looks a key's own
+limits up: with governance on, the composition root passes ``alfred.governance.key_limits``, which asks
+the authenticator's cache, so limits set through the admin API apply in the seed's order too.
 
 OpenAI's headers go on ``call.response_headers`` (the tightest scope's numbers); over a limit, the
 stage raises ``RateLimitError`` (429) carrying them plus ``retry-after``, and tells ``rejected`` (the

@@ -216,3 +216,26 @@ async def test_anthropic_messages_with_x_api_key_are_charged_too(
     assert response.status_code == 200, response.text
     assert response.headers["x-alfred-cost"] == "0.003"
     assert await books.wallet(judy.wallet_id) == (CREDIT - 3 * TOKEN_PRICE, 0)
+
+
+async def test_a_key_rpm_limit_set_through_the_admin_api_holds_before_auth_runs(
+    base_url: str, books: Books, upstream: httpx.Client
+) -> None:
+    """The seed's order runs the rate limiter before auth; a key's own rpm still applies (issue 5)."""
+    kim = await books.member("kim@gw.io", CREDIT)
+    created = httpx.post(
+        f"{base_url}/admin/keys",
+        headers={"authorization": f"Bearer {MASTER_KEY}"},
+        json={"user_id": kim.user.id, "name": "limited", "rpm_limit": 2},
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    limited = client(base_url, created.json()["key"], max_retries=0)
+    for _ in range(2):
+        raw = limited.chat.completions.with_raw_response.create(**ask(1))  # type: ignore[call-overload]
+        assert raw.headers["x-ratelimit-limit-requests"] == "2"
+    with pytest.raises(openai.RateLimitError) as refused:
+        limited.chat.completions.create(**ask(1))  # type: ignore[call-overload]
+    assert refused.value.response.headers.get("retry-after")
+    # Kim's other key has no limit of its own: the bucket is per key.
+    client(base_url, kim.key, max_retries=0).chat.completions.create(**ask(1))  # type: ignore[call-overload]
