@@ -1,9 +1,11 @@
 import type { ComponentChildren } from "preact";
 
-/** Render a cell value: objects as compact JSON, nulls as a dash. */
+/** Render a cell value: objects as compact JSON, nulls as a dash, measured fractions to 3 places
+ * (money is never a JSON number here: the admin API sends amounts as exact strings). */
 export function cell(value: unknown): string {
   if (value === null || value === undefined || value === "") return "—";
   if (typeof value === "object") return JSON.stringify(value);
+  if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toFixed(3)));
   return String(value);
 }
 
