@@ -64,3 +64,17 @@ smoke: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# Side-by-side benchmarks (docs/benchmarks.md). Needs nginx-light and wrk from Debian (.ci/run installs them).
+.PHONY: bench bench-smoke bench-compare
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.report
+
+# A few seconds per scenario; fails only when Alfred ÷ bare-proxy throughput fell >30% from the baseline.
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.run --smoke --out bench/results/raw/smoke.json
+	$(BIN)/python -m bench.compare --current bench/results/raw/smoke.json --gate
+
+bench-compare: $(STAMP)
+	$(BIN)/python -m bench.compare
