@@ -174,7 +174,11 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         from alfred.governance.build import build_governance
 
         governance = build_governance(
-            settings, resolver=resolver, catalog=catalog, group_for=routing.router.group_for
+            settings,
+            resolver=resolver,
+            catalog=catalog,
+            group_for=routing.router.group_for,
+            metrics=metrics if obs.metrics.enabled else None,
         )
     # One scanner for chat and image prompts: its recognisers compile their patterns once.
     scanner = _scanner(settings) if settings.safety.enabled else None
@@ -252,6 +256,7 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
             resolver=resolver,
             max_body_bytes=limits.max_body_bytes,
             public_origin=f"http://{_public_host(limits.host)}:{limits.port}",
+            metrics=metrics if obs.metrics.enabled else None,
             **_image_governance(settings, governance, scanner),
         )
         exact.update(images.exact)

@@ -19,6 +19,7 @@ from alfred.vault import secret_resolver
 
 if TYPE_CHECKING:
     from alfred.ledger.service import Ledger
+    from alfred.observability.metrics import GatewayMetrics
     from alfred.secrets import SecretResolver
 
 log = logging.getLogger("alfred.worker")
@@ -32,6 +33,7 @@ async def run_worker(settings: Settings) -> None:
     transport = HttpTransport()
     await transport.start()
     ledger = _ledger(settings, resolver) if settings.governance.enabled else None
+    metrics = _metrics(settings)
     parts = build_images(
         settings.images,
         settings.storage,
@@ -42,21 +44,37 @@ async def run_worker(settings: Settings) -> None:
         run_workers=True,
         # Jobs this process finishes settle (or release) the holds the gateway took for them.
         settler=ledger.wallets if ledger is not None and settings.governance.quota.enabled else None,
+        metrics=metrics,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    server = None
+    if metrics is not None and settings.images.workers.metrics_port is not None:
+        from alfred.observability.serve import MetricsServer
+
+        server = MetricsServer(
+            metrics,
+            settings.server.host,
+            settings.images.workers.metrics_port,
+            settings.observability.metrics.path,
+        )
+        await server.start()
     await parts.runtime.start()
     log.info("image worker running", extra={"alfred": {"workers": len(parts.runtime.workers)}})
     try:
         await stop.wait()
     finally:
         await parts.runtime.stop()
+        if server is not None:
+            await server.stop()
         await transport.close()
         await state.close()
         if ledger is not None:
             await ledger.close()
+        if metrics is not None:
+            metrics.close()
 
 
 def _ledger(settings: Settings, resolver: SecretResolver) -> Ledger:
@@ -64,3 +82,14 @@ def _ledger(settings: Settings, resolver: SecretResolver) -> Ledger:
 
     secret = resolver.resolve(settings.key_hash_secret) or ""
     return Ledger.build(settings.governance.ledger, key_secret=secret)
+
+
+def _metrics(settings: Settings) -> GatewayMetrics | None:
+    """Jobs this process finishes, and its queues' depth, are counted here: served on
+    ``images.workers.metrics_port`` when set, and merged into a gateway's ``/metrics`` when the two
+    share prometheus_client's multiprocess directory (``PROMETHEUS_MULTIPROC_DIR``)."""
+    if not settings.observability.metrics.enabled:
+        return None
+    from alfred.observability.metrics import GatewayMetrics
+
+    return GatewayMetrics(settings.observability.metrics)

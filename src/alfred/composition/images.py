@@ -21,6 +21,7 @@ from alfred.images.batcher import BatchSlot, DynamicBatcher
 from alfred.images.build import ImageRuntime, build_image_service
 from alfred.images.charges import ImageCharges, Reserver, Settler
 from alfred.images.factories import BackendFactory
+from alfred.images.metrics import ImageMetrics
 from alfred.images.prompt_safety import ImagePromptSafety
 from alfred.images.settings import BackendSettings, ImageSettings
 from alfred.providers.transport import HttpTransport
@@ -109,13 +110,15 @@ def build_images(
     safety: ImagePromptSafety | None = None,
     settler: Settler | None = None,
     reserver: Reserver | None = None,
+    metrics: ImageMetrics | None = None,
 ) -> ImageParts:
     """``public_origin`` (http://host:port) makes local-store URLs absolute, as OpenAI clients expect.
 
     Governance hooks, all optional: ``caller_of`` says who is calling (``authenticated_caller`` over
     the gateway's authenticator); ``safety`` screens prompts; ``settler`` (the ledger's wallets)
     settles and releases image holds, and with ``reserver`` (the ledger's governance) the API holds
-    each job's price before queueing it. A worker-only process passes just ``settler``.
+    each job's price before queueing it. A worker-only process passes just ``settler``. ``metrics``
+    (the gateway's ``GatewayMetrics``) counts jobs by route and outcome and watches queue depth.
     """
     lookup = resolver.resolve
     if isinstance(storage, LocalStorageSettings) and storage.public_base_url is None and public_origin:
@@ -132,6 +135,7 @@ def build_images(
         run_workers=run_workers,
         charge=charges.settle if charges is not None else None,
         release=charges.release if charges is not None else None,
+        metrics=metrics,
     )
     generations = ImageGenerationsEndpoint(
         runtime.service,

@@ -19,6 +19,7 @@ from typing import Any
 from alfred.images.events import JobEvents
 from alfred.images.factories import BackendFactory, build_pool, primary_slots
 from alfred.images.jobs import JobStore, MemoryJobStore, Route
+from alfred.images.metrics import DepthPoller, ImageMetrics
 from alfred.images.presets import PresetBook
 from alfred.images.queue import JobQueue
 from alfred.images.queue_memory import MemoryJobQueue
@@ -52,14 +53,19 @@ class ImageRuntime:
     queues: list[JobQueue] = field(default_factory=list)
     closers: list[Closer] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    depth_poller: DepthPoller | None = None
 
     async def start(self) -> None:
         for warning in self.warnings:
             log.warning(warning)
         for worker in self.workers:
             worker.start()
+        if self.depth_poller is not None:
+            await self.depth_poller.start()
 
     async def stop(self, grace_s: float = 10.0) -> None:
+        if self.depth_poller is not None:
+            await self.depth_poller.stop()
         for worker in self.workers:
             await worker.stop(grace_s)
         for worker in self.workers:
@@ -129,10 +135,12 @@ def build_image_service(
     consumer: str | None = None,
     clock: Callable[[], float] = time.time,
     monotonic: Callable[[], float] = time.monotonic,
+    metrics: ImageMetrics | None = None,
 ) -> ImageRuntime:
     """Build the pipeline. ``state`` supplies pub/sub (job events), the L2 cache and the spend meter:
     use the Redis state backend whenever more than one process serves or works.
-    ``run_workers`` defaults to ``settings.workers.embedded``."""
+    ``run_workers`` defaults to ``settings.workers.embedded``. ``metrics`` records jobs as they end
+    (in the process that ends them) and every queue's depth."""
     closers: list[Closer] = []
     queue_settings = settings.queue
     shared = state.kind == "redis"
@@ -201,6 +209,7 @@ def build_image_service(
         webhooks=webhooks,
         observe_service_time=router.observe_service_time,
         clock=clock,
+        metrics=metrics,
     )
     presets = PresetBook.load(settings.presets_file) if settings.presets_file else PresetBook.builtin()
 
@@ -223,10 +232,13 @@ def build_image_service(
         spend=spend,
         webhooks=webhooks,
         clock=clock,
+        metrics=metrics,
     )
     runtime = ImageRuntime(
         settings, service, queues=queues, closers=closers, warnings=licence_warnings(settings)
     )
+    if metrics is not None:
+        runtime.depth_poller = DepthPoller(metrics, queues)
     if settings.workers.embedded if run_workers is None else run_workers:
         runtime.workers = build_workers(
             settings,

@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from alfred.images.events import JobEvent, JobEvents
 from alfred.images.jobs import LIVE, ImageJob, JobError, JobImage, JobState, JobStore, Route
+from alfred.images.metrics import ImageMetrics, record_job
 from alfred.images.result_cache import CachedResult, ResultCache
 from alfred.images.spend import SpendMeter
 from alfred.images.views import webhook_payload
@@ -58,8 +59,10 @@ class JobRecorder:
         webhooks: WebhookSender | None = None,
         observe_service_time: ServiceTimeObserver | None = None,
         clock: Callable[[], float] = time.time,
+        metrics: ImageMetrics | None = None,
     ) -> None:
         self.jobs = jobs
+        self._metrics = metrics
         self.events = events
         self._charge = charge
         self._release = release
@@ -166,6 +169,8 @@ class JobRecorder:
 
     async def _ended(self, job: ImageJob) -> None:
         self.finished[job.state.value] = self.finished.get(job.state.value, 0) + 1
+        if self._metrics is not None:
+            record_job(self._metrics, job)
         if job.state is not JobState.SUCCEEDED:
             await self.release(job)
         await self.publish(job)

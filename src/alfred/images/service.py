@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from alfred.errors import InvalidRequestError, ModelNotFoundError, NotFoundError, ServiceUnavailableError
 from alfred.images.events import JobEvent
 from alfred.images.jobs import ImageJob, JobError, JobImage, JobState, Route, new_job_id
+from alfred.images.metrics import ImageMetrics
 from alfred.images.presets import PresetBook
 from alfred.images.queue import JobQueue, QueueDepth, QueueMessage
 from alfred.images.recorder import JobRecorder
@@ -65,6 +66,7 @@ class ImageService:
         webhooks: WebhookSender | None = None,
         clock: Callable[[], float] = time.time,
         poll_s: float = 1.0,
+        metrics: ImageMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.routes = dict(routes)
@@ -78,6 +80,7 @@ class ImageService:
         self._webhooks = webhooks
         self._clock = clock
         self._poll_s = poll_s
+        self._metrics = metrics
 
     # --- submit -----------------------------------------------------------------------------
 
@@ -174,6 +177,9 @@ class ImageService:
     async def _route(self, job: ImageJob, routes: ModelRoutes) -> ImageJob:
         model = routes.settings
         depth = await routes.primary.depth() if routes.primary is not None else None
+        if depth is not None and self._metrics is not None:
+            assert routes.primary is not None
+            self._metrics.queue_depth(routes.primary.name, depth.total)
         spent = None
         if self.router.spend_cap_per_hour is not None and self._spend is not None:
             spent = await self._spend.last_hour()

@@ -136,6 +136,9 @@ class WorkerSettings(_Strict):
     embedded: bool = True
     retries: int = Field(1, ge=0, le=10, description="other backends tried after a retryable failure")
     heartbeat_s: float = Field(5.0, gt=0, description="how often a running job proves its worker alive")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="where `alfred worker` serves GET /metrics (unset: not served)"
+    )
 
 
 class ImageSettings(_Strict):

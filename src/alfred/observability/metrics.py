@@ -193,9 +193,24 @@ class GatewayMetrics:
             "alfred_breaker_transitions", "Circuit-breaker state changes.",
             ["deployment", "from_state", "to_state"], registry=r,
         )  # fmt: skip
+        # The ledger gauges are read from the database (the whole ledger, not this process's share), so
+        # in multiprocess mode the latest write wins and dashboards take the max over pods.
         self.reservations_outstanding = Gauge(
             "alfred_ledger_reservations_outstanding", "Ledger reservations held and not yet settled or released.",
-            registry=r, multiprocess_mode="livesum",
+            registry=r, multiprocess_mode="mostrecent",
+        )  # fmt: skip
+        self.reserved_usd = Gauge(
+            "alfred_ledger_reserved_usd", "Credits held by open ledger reservations, in USD.",
+            registry=r, multiprocess_mode="mostrecent",
+        )  # fmt: skip
+        self.drift_usd = Gauge(
+            "alfred_ledger_drift_usd",
+            "What the ledger self-check (alfred ledger check) finds out of balance, in USD; 0 when healthy.",
+            registry=r, multiprocess_mode="mostrecent",
+        )  # fmt: skip
+        self.stale_reservations = Gauge(
+            "alfred_ledger_stale_reservations", "Open reservations past their expiry at the last ledger check.",
+            registry=r, multiprocess_mode="mostrecent",
         )  # fmt: skip
         self.reservations_total = Counter(
             "alfred_ledger_reservations", "Ledger reservation events.", ["event"], registry=r
@@ -205,7 +220,9 @@ class GatewayMetrics:
             ["team"], registry=r, multiprocess_mode="mostrecent",
         )  # fmt: skip
         self.image_queue_depth = Gauge(
-            "alfred_image_queue_depth", "Image jobs waiting in a pool's queue.", ["pool"],
+            "alfred_image_queue_depth",
+            "Image jobs in a pool's queue, waiting plus running (what the router compares with its threshold).",
+            ["pool"],
             registry=r, multiprocess_mode="mostrecent",
         )  # fmt: skip
         self.image_jobs_total = Counter(
@@ -340,16 +357,22 @@ class GatewayMetrics:
 
     # --- ledger -----------------------------------------------------------------------------------
 
-    def reservation(self, event: str) -> None:
-        """A reservation was made (``reserved``) or ended (``settled``, ``released``, ``expired``)."""
-        self.reservations_total.labels(fixed(event, RESERVATION_EVENTS)).inc()
-        if event == "reserved":
-            self.reservations_outstanding.inc()
-        elif event in RESERVATION_EVENTS:
-            self.reservations_outstanding.dec()
+    def reservation(self, event: str, count: int = 1) -> None:
+        """Reservations were made (``reserved``) or ended (``settled``, ``released``, ``expired``)."""
+        self.reservations_total.labels(fixed(event, RESERVATION_EVENTS)).inc(count)
+
+    def reservations_held(self, count: int, held_usd: float) -> None:
+        """The ledger's open reservations right now and what they hold (read from the database)."""
+        self.reservations_outstanding.set(count)
+        self.reserved_usd.set(held_usd)
+
+    def ledger_drift(self, drift_usd: float, stale: int) -> None:
+        """The last ledger self-check: money out of balance, and open reservations past expiry."""
+        self.drift_usd.set(drift_usd)
+        self.stale_reservations.set(stale)
 
     def budget_used(self, team: str, ratio: float) -> None:
-        """A team wallet's (spent + reserved) / hard limit, after a reserve or settle."""
+        """A team wallet's share of its budget used: (spent + reserved) over what it may ever spend."""
         self.budget_used_ratio.labels(self._team(team)).set(ratio)
 
     # --- images -----------------------------------------------------------------------------------

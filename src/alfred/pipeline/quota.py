@@ -113,7 +113,9 @@ class QuotaStage:
             await self._settle(call, hold, self._cost(call, hold, usage), usage)
             return result
         stream = ChargedStream(result)
-        call.on_finish(lambda finished: self._settle_stream(finished, hold, stream))
+        # First among the finish hooks: the stages inside this one (metrics) registered theirs earlier,
+        # and the metrics stage must find the stream's cost on ``call.cost_micros`` when it records.
+        call.finish_hooks.insert(0, lambda finished: self._settle_stream(finished, hold, stream))
         return stream
 
     async def _reserve(self, call: Call, user_id: int, amount: int) -> Hold:

@@ -66,7 +66,15 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
             writer = _sqlite_engine(parsed, opts, pool_size=1, begin="BEGIN IMMEDIATE")
             reader = _sqlite_engine(parsed, opts, pool_size=opts.pool_size, begin="BEGIN")
-            return cls(writer, reader)
+            # A second SQLite file as the "replica" (a copy kept by Litestream or a file sync; tests).
+            replica = None
+            if replica_url:
+                replica_parsed = make_url(replica_url)
+                if replica_parsed.get_backend_name() != "sqlite":
+                    raise ValueError("replica_url: a SQLite database takes a SQLite replica")
+                _sqlite_file(replica_parsed)
+                replica = _sqlite_engine(replica_parsed, opts, pool_size=opts.pool_size, begin="BEGIN")
+            return cls(writer, reader, replica)
         writer = _server_engine(parsed, opts)
         replica = _server_engine(make_url(replica_url), opts) if replica_url else None
         return cls(writer, replica=replica)

@@ -5,6 +5,10 @@ tests skip only when they are absent. A real gateway (examples/mock.yaml, plus a
 and the semantic cache so that those panels get data) in front of the mock upstream serves traffic
 while a real Prometheus scrapes it every second; then each expression of
 deploy/grafana/dashboards/alfred-gateway.json is run through Prometheus' HTTP API.
+
+Governance is on (a SQLite ledger; anonymous callers still pass) and two teams' keys make calls, so
+cost by team and model, budgets and the ledger gauges get data; images run on the demo's built-in
+mock backends (examples/demo.yaml), so the queue depth, route split and generation time panels do.
 """
 
 from __future__ import annotations
@@ -38,15 +42,8 @@ LIMITED_MODEL = "command-r"  # one request a minute: the second of each round is
 # Panels whose data comes from parts not wired into the gateway yet. Each must still return nothing
 # (so that wiring the part fails this test until its mark is removed), and every metric it reads
 # must already be described in /metrics.
-PENDING = {
-    "Cost per hour by team (USD)": "no stage sets call.cost_micros until the ledger is wired",
-    "Cost per hour by model group (USD)": "no stage sets call.cost_micros until the ledger is wired",
-    "Budget used by team (of hard limit)": "the ledger is not wired to GatewayMetrics yet",
-    "Image queue depth by pool": "the image service is not wired to GatewayMetrics yet",
-    "Image jobs per second by route and outcome": "the image service is not wired to GatewayMetrics yet",
-    "Image route split": "the image service is not wired to GatewayMetrics yet",
-    "Image generation time p95 by route": "the image service is not wired to GatewayMetrics yet",
-}
+PENDING: dict[str, str] = {}
+IMAGE_MODEL = "demo-sdxl"
 
 
 def panels() -> list[dict]:
@@ -89,6 +86,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, 
     settings = yaml.safe_load((ROOT / "examples" / "mock.yaml").read_text())
     settings["rate_limits"] = {"models": {LIMITED_MODEL: {"rpm": 1}}}
     settings["cache"]["semantic"] = {"enabled": True}
+    settings["key_hash_secret"] = "scrape-test-key-hash-secret"  # pragma: allowlist secret
+    settings["governance"] = {
+        "enabled": True,
+        "auth": {"anonymous": True},
+        "ledger": {"database_url": f"sqlite+aiosqlite:///{work / 'ledger.db'}", "reconcile_interval_s": 1},
+    }
+    demo = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text())
+    settings["images"] = {**demo["images"], "router": {"threshold": 50}}
+    settings["storage"] = {"kind": "local", "root": str(work / "files")}
     gateway_config = work / "alfred.yaml"
     gateway_config.write_text(yaml.safe_dump(settings))
     with (
@@ -122,8 +128,37 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, 
             log.close()
 
 
-def send_traffic(client: httpx.Client, gateway_url: str) -> None:
+def team_keys(client: httpx.Client, gateway_url: str) -> tuple[str, str]:
+    """Keys of two users in two teams (made through the admin API, as an operator would)."""
+    master = {"authorization": "Bearer sk-test-master"}
+
+    def post(path: str, body: dict) -> dict:
+        response = client.post(f"{gateway_url}{path}", json=body, headers=master)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    keys = []
+    for name in ("red", "blue"):
+        team = post("/admin/teams", {"name": name, "common_pool": "100"})
+        user = post("/admin/users", {"email": f"u@{name}.io", "name": name, "team_id": team["id"],
+                                     "personal_quota": "100"})  # fmt: skip
+        keys.append(post("/admin/keys", {"user_id": user["id"], "name": "scrape"})["key"])
+    return keys[0], keys[1]
+
+
+def send_traffic(client: httpx.Client, gateway_url: str, keys: tuple[str, str], round_: int) -> None:
     chat = f"{gateway_url}/v1/chat/completions"
+    red, blue = ({"authorization": f"Bearer {key}"} for key in keys)
+    client.post(
+        chat, headers=red, json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    )
+    # blue only streams: its cost lands only if the stream is settled before the Metrics stage records
+    with client.stream("POST", chat, headers=blue, json={"model": "claude-3-5-haiku", "stream": True,
+                                                         "messages": [{"role": "user", "content": "s"}]}) as r:  # fmt: skip
+        r.read()
+    # a new prompt each round (a repeat would be a result-cache hit), answered without waiting
+    images = f"{gateway_url}/v1/images/generations"
+    client.post(images, json={"model": IMAGE_MODEL, "prompt": f"a red fox, take {round_}", "wait": 0})
     for model in ("gpt-4o-mini", "claude-3-5-haiku", "gemini-2.0-flash", "mistral-small"):
         client.post(chat, json={"model": model, "messages": [{"role": "user", "content": "hello there"}]})
     with client.stream("POST", chat, json={"model": "gpt-4o-mini", "stream": True,
@@ -161,6 +196,12 @@ def test_every_dashboard_panel_returns_data(stack: tuple[str, str, str]) -> None
         ("semantic hits", 'sum(alfred_cache_semantic_similarity_count{model_group="gpt-4o-mini"}) > 0'),
         ("model limit", 'sum(alfred_rate_limit_rejections_total{scope="model"}) > 0'),
         ("embeddings", 'sum(alfred_tokens_total{model_group="text-embedding-3-small",direction="in"}) > 0'),
+        ("keyed cost", 'sum(alfred_cost_usd_total{model_group="gpt-4o-mini",team!="none"}) > 0'),
+        ("streamed cost", 'sum(alfred_cost_usd_total{model_group="claude-3-5-haiku",team!="none"}) > 0'),
+        ("primary images", 'sum(alfred_image_jobs_total{route="primary",outcome="ok"}) > 0'),
+        ("image pools", 'count(alfred_image_queue_depth{pool=~"demo-sdxl[.](primary|fallback)"}) == 2'),
+        ("budgets", "count(alfred_budget_used_ratio) >= 2"),
+        ("drift", "max(alfred_ledger_drift_usd) == 0"),
         (
             "5xx share",
             'sum(rate(alfred_requests_total{status=~"5.."}[15s])) / sum(rate(alfred_requests_total[15s])) > 0',
@@ -171,10 +212,13 @@ def test_every_dashboard_panel_returns_data(stack: tuple[str, str, str]) -> None
         assert metrics.status_code == 200, "GET /metrics is not served: is GatewayMetrics wired in app.py?"
         # mistral's upstream fails: the 5xx share and the error-status series get real data
         client.post(f"{mock_url}/mock/faults", json={"status": 500, "path": "/mistral"}).raise_for_status()
+        keys = team_keys(client, gateway_url)
         missing = targets
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 120
+        round_ = 0
         while missing and time.monotonic() < deadline:
-            send_traffic(client, gateway_url)
+            round_ += 1
+            send_traffic(client, gateway_url, keys, round_)
             missing = [(title, expr) for title, expr in missing if not query(client, prometheus_url, expr)]
         assert not missing, f"panels without data: {missing}"
         up = query(client, prometheus_url, 'up{job="alfred-gateway"}')

@@ -134,8 +134,16 @@ def test_ledger_reservations_and_budget() -> None:
     m = make_metrics()
     for event in ("reserved", "reserved", "reserved", "settled", "released"):
         m.reservation(event)
-    assert value(m, "alfred_ledger_reservations_outstanding") == 1
+    m.reservation("expired", 2)
     assert value(m, "alfred_ledger_reservations_total", event="reserved") == 3
+    assert value(m, "alfred_ledger_reservations_total", event="expired") == 2
+    # the outstanding count and what it holds are the database's, set whole, not counted here
+    m.reservations_held(4, 0.25)
+    m.reservations_held(3, 0.125)
+    assert value(m, "alfred_ledger_reservations_outstanding") == 3
+    assert value(m, "alfred_ledger_reserved_usd") == 0.125
+    m.ledger_drift(0.5, 2)
+    assert value(m, "alfred_ledger_drift_usd") == 0.5 and value(m, "alfred_ledger_stale_reservations") == 2
     m.budget_used("team-a", 0.93)
     assert value(m, "alfred_budget_used_ratio", team="team-a") == pytest.approx(0.93)
 
@@ -189,7 +197,8 @@ def test_every_metric_is_prefixed_and_described_from_the_start() -> None:
         "alfred_breaker_state", "alfred_breaker_transitions", "alfred_ledger_reservations_outstanding",
         "alfred_ledger_reservations", "alfred_budget_used_ratio", "alfred_image_queue_depth", "alfred_image_jobs",
         "alfred_image_generation_seconds", "alfred_build_info", "alfred_cache_requests",
-        "alfred_cache_semantic_similarity", "alfred_cache_tokens_saved",
+        "alfred_cache_semantic_similarity", "alfred_cache_tokens_saved", "alfred_ledger_reserved_usd",
+        "alfred_ledger_drift_usd", "alfred_ledger_stale_reservations",
     }  # fmt: skip
     assert expected <= names
     assert all(name.startswith("alfred_") for name in names)
