@@ -2,7 +2,10 @@
 key), the quota stage (cost estimate, reserve through the cascade, settle), against the same pipeline
 without them. The handler answers at once, so the difference is governance alone.
 
-    .venv/bin/python bench/governance_bench.py [--calls 2000]
+    .venv/bin/python bench/governance_bench.py [--calls 2000] [--leases]
+
+``--leases`` adds ``auth+quota+leases``: the same quota stage over a ledger with credit leases on
+(``alfred.ledger.leases``), on the same database, in the same run.
 
 Each run gets a fresh, migrated SQLite ledger in a temporary directory. Calls run one after another:
 per-request latency, not throughput. Prints one JSON document with p50/p99 in microseconds.
@@ -25,6 +28,7 @@ from alfred.governance.authenticator import Authenticator
 from alfred.governance.costing import Costing
 from alfred.governance.settings import AuthSettings, QuotaSettings
 from alfred.ledger import Ledger, LedgerSettings
+from alfred.ledger.settings import LeaseSettings
 from alfred.pipeline import Pipeline
 from alfred.pipeline.auth import AuthStage
 from alfred.pipeline.call import Call, Result
@@ -73,7 +77,7 @@ async def _time(pipeline: Pipeline, calls: int, key: str, request: ChatRequest, 
     return samples
 
 
-async def run(calls: int) -> dict[str, dict[str, float]]:
+async def run(calls: int, leases: bool = False) -> dict[str, dict[str, float]]:
     catalog = _catalog()
     deployment = catalog.get("gpt-4o-mini").deployments[0]
 
@@ -88,6 +92,9 @@ async def run(calls: int) -> dict[str, dict[str, float]]:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'ledger.db'}"
         await migrate(url)
         ledger = Ledger.build(LedgerSettings(database_url=url), key_secret=KEY_SECRET)
+        leased = Ledger.build(
+            LedgerSettings(database_url=url, leases=LeaseSettings(enabled=True)), key_secret=KEY_SECRET
+        )
         try:
             user = await ledger.directory.create_user("bench@x.io", "Bench", personal_quota=10**15)
             key = (await ledger.keys.create(user.id, "bench")).key
@@ -112,6 +119,10 @@ async def run(calls: int) -> dict[str, dict[str, float]]:
                 "auth": Pipeline([auth], handler),
                 "auth+quota": Pipeline([auth, quota], handler),
             }
+            if leases:
+                costing = Costing(catalog, LedgerSettings(), QuotaSettings())
+                lease_quota = QuotaStage(leased.governance, leased.wallets, costing, QuotaSettings())
+                runs["auth+quota+leases"] = Pipeline([auth, lease_quota], handler)
             results: dict[str, dict[str, float]] = {}
             for name, pipeline in runs.items():
                 samples = await _time(pipeline, calls, key, request, name)
@@ -122,19 +133,20 @@ async def run(calls: int) -> dict[str, dict[str, float]]:
                 }
             bare = results["bare"]["p50_us"]
             results["added_p50_us"] = {
-                "auth": round(results["auth"]["p50_us"] - bare, 1),
-                "auth+quota": round(results["auth+quota"]["p50_us"] - bare, 1),
+                name: round(results[name]["p50_us"] - bare, 1) for name in runs if name != "bare"
             }
             return results
         finally:
+            await leased.close()
             await ledger.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--leases", action="store_true", help="also measure with credit leases on")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.calls)), indent=2))
+    print(json.dumps(asyncio.run(run(args.calls, args.leases)), indent=2))
 
 
 if __name__ == "__main__":

@@ -151,17 +151,20 @@ async def _keys(session: AsyncSession, problems: list[Discrepancy]) -> None:
 
 
 async def _stale(session: AsyncSession, problems: list[Discrepancy], now: datetime) -> int:
-    """Open reservations past their expiry hold credits for no live request: reconciliation is due."""
+    """Open reservations past their expiry hold credits for no live request: reconciliation is due.
+    A credit lease (``alfred.ledger.leases``) is an open reservation like any other: its process renews
+    it while in use, so one past its expiry belonged to a process that died (or lost the database)."""
     stale = (
         await session.execute(
-            select(Reservation.request_id, Reservation.amount, Reservation.expires_at)
+            select(Reservation.request_id, Reservation.source, Reservation.amount, Reservation.expires_at)
             .where(Reservation.state == "open", Reservation.expires_at <= now)
             .order_by(Reservation.id)
         )
     ).all()
-    for request_id, amount, expires_at in stale:
+    for request_id, source, amount, expires_at in stale:
+        what = "lease" if source == "lease" else "request"
         problems.append(
-            Discrepancy("stale_reservation", f"request {request_id} (expired {expires_at})", 0, amount)
+            Discrepancy("stale_reservation", f"{what} {request_id} (expired {expires_at})", 0, amount)
         )
     count = (
         await session.execute(

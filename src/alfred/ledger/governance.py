@@ -65,10 +65,13 @@ class Governance:
         model: str | None = None,
         ip_address: str | None = None,
         ttl: timedelta | None = None,
+        fresh_id: bool = False,
     ) -> Hold:
         """Hold ``amount`` for ``request_id`` on the first wallet of the cascade that can cover it.
 
-        Idempotent: a request id that already holds gets that hold back (``replayed``). Raises
+        Idempotent: a request id that already holds gets that hold back (``replayed``). ``fresh_id``
+        says the caller made this id for this request (no client sent it): only such requests may
+        hold on a credit lease (``alfred.ledger.leases``), when leases are on. Raises
         ``InsufficientQuotaError`` (audited) when nothing can pay, ``PermissionDeniedError`` for a
         suspended user. ``hold.soft_limit_warning`` asks the caller to warn the client.
         """
@@ -76,6 +79,12 @@ class Governance:
             raise InvalidRequestError(
                 "amount must be a non-negative integer of micro-credits", param="amount"
             )
+
+        leases = self._wallets.leases
+        if leases is not None and fresh_id and amount > 0:
+            taken = await leases.hold(user_id, request_id, amount, key_id)
+            if taken is not None:
+                return self._wallets.leased(taken.hold, replayed=taken.replayed)
 
         async def attempt(session: AsyncSession) -> Hold:
             hold = await self._wallets.try_hold_personal(

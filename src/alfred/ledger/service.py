@@ -56,7 +56,10 @@ class Ledger:
         )
         audit = AuditLog(database, clock=clock)
         wallets = Wallets(
-            database, reservation_ttl=timedelta(seconds=settings.reservation_ttl_s), clock=clock
+            database,
+            reservation_ttl=timedelta(seconds=settings.reservation_ttl_s),
+            clock=clock,
+            leases=settings.leases,
         )
         return cls(
             db=database,
@@ -77,4 +80,5 @@ class Ledger:
         return await check_ledger(self.db, clock=self.clock)
 
     async def close(self) -> None:
+        await self.wallets.close()
         await self.db.dispose()

@@ -32,6 +32,26 @@ class ModelPrice(BaseModel):
         return value
 
 
+class LeaseSettings(BaseModel):
+    """Credit leases: each process holds a block of a personal wallet's credit and reserves requests from
+    it in memory, so a request costs one commit (its settle) instead of two (``alfred.ledger.leases``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    block_credits: Decimal = Field(
+        Decimal(1), gt=0, description="credits one lease takes from a wallet (more when one request needs it)"
+    )
+    ttl_s: float = Field(
+        30.0, ge=0.3, description="a lease row expires this long after its last renewal (every ttl_s / 3)"
+    )
+
+    @field_validator("block_credits", mode="before")
+    @classmethod
+    def _no_float(cls, value: object) -> object:
+        return repr(value) if isinstance(value, float) else value
+
+
 class LedgerSettings(BaseModel):
     """Database, reservation and pricing settings of the governance ledger."""
 
@@ -47,6 +67,7 @@ class LedgerSettings(BaseModel):
         900, ge=1, description="a reservation older than this is expired and released by reconciliation"
     )
     reconcile_interval_s: int = Field(30, ge=1)
+    leases: LeaseSettings = Field(default_factory=LeaseSettings)
     default_vacation_share_pct: int = Field(10, ge=0, le=100)
     prices: dict[str, ModelPrice] = Field(default_factory=dict, description="model name → price")
     default_prices: bool = Field(True, description="also know the list prices of well-known models")

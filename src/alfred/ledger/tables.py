@@ -40,6 +40,8 @@ USER_STATUSES = ("active", "suspended", "vacation")
 WALLET_STATUSES = ("active", "frozen", "closed")
 TRANSACTION_TYPES = ("topup", "charge", "refund", "transfer", "cache_hit")
 RESERVATION_STATES = ("open", "settled", "released", "expired")
+# ``lease``: a block of credit one process holds and reserves requests from in memory (ledger.leases).
+RESERVATION_SOURCES = ("personal", "team", "vacation", "direct", "lease")
 SYSTEM_ACCOUNTS = ("external", "revenue")
 APPROVAL_STATES = ("pending", "approved", "rejected")
 
@@ -209,7 +211,7 @@ class Reservation(Base):
     __tablename__ = "reservations"
     __table_args__ = (
         CheckConstraint(_in("state", RESERVATION_STATES), name="state"),
-        CheckConstraint(_in("source", ("personal", "team", "vacation", "direct")), name="source"),
+        CheckConstraint(_in("source", RESERVATION_SOURCES), name="source"),
         CheckConstraint("amount >= 0", name="amount_non_negative"),
         Index("ix_reservations_state_expires_at", "state", "expires_at"),
     )
@@ -219,7 +221,7 @@ class Reservation(Base):
     wallet_id: Mapped[int] = mapped_column(ForeignKey("wallets.id"), index=True)
     user_id: Mapped[int | None] = mapped_column(Integer)
     key_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    source: Mapped[str] = mapped_column(String(16), default="direct")
+    source: Mapped[str] = mapped_column(String(16), default="direct")  # one of RESERVATION_SOURCES
     amount: Mapped[int] = mapped_column(BigInteger)
     state: Mapped[str] = mapped_column(String(16), default="open")
     model: Mapped[str | None] = mapped_column(String(200))

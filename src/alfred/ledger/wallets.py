@@ -34,6 +34,8 @@ from alfred.ledger.charging import (
     settled_before,
 )
 from alfred.ledger.entries import Account, Details, write_transaction
+from alfred.ledger.leases import LeaseBook, LeaseHold
+from alfred.ledger.settings import LeaseSettings
 from alfred.ledger.tables import ApiKey, Reservation, User, Wallet, utc_now
 from alfred.ledger.trips import Fallback, Trips
 from alfred.state.db import Database
@@ -84,12 +86,35 @@ class Wallets:
     """Reserve, settle, release and reconcile on wallets; every method is one database transaction."""
 
     def __init__(
-        self, db: Database, *, reservation_ttl: timedelta = timedelta(minutes=15), clock: Clock = utc_now
+        self,
+        db: Database,
+        *,
+        reservation_ttl: timedelta = timedelta(minutes=15),
+        clock: Clock = utc_now,
+        leases: LeaseSettings | None = None,
     ):
         self._db = db
         self._ttl = reservation_ttl
         self._clock = clock
         self._trips = Trips(db)
+        # Credit leases (``alfred.ledger.leases``): settle and release consult them first when on.
+        self.leases = (
+            LeaseBook(db, self._trips, leases, clock) if leases is not None and leases.enabled else None
+        )
+
+    @staticmethod
+    def leased(hold: LeaseHold, *, state: str = "open", replayed: bool = False) -> Hold:
+        """A request's hold on a lease, as a ``Hold`` (its expiry is its lease's)."""
+        lease = hold.lease
+        return Hold(
+            hold.request_id, lease.wallet_id, hold.amount, state, "personal", lease.expires_at,
+            hold.user_id, hold.key_id, replayed=replayed,
+        )  # fmt: skip
+
+    async def close(self) -> None:
+        """Return this process's leases (their unused credit goes back to the wallets)."""
+        if self.leases is not None:
+            await self.leases.close()
 
     async def find_hold(self, request_id: str) -> Hold | None:
         async with self._db.session() as session:
@@ -315,8 +340,13 @@ class Wallets:
             prompt_tokens,
             completion_tokens,
         )
+        leased = self.leases.holds.get(request_id) if self.leases is not None else None
         try:
-            charge = await self._trips.run(lambda: hotpath.settle(self._trips, request))
+            if leased is not None:
+                assert self.leases is not None
+                charge: Charge | None = await self.leases.settle(leased, request)
+            else:
+                charge = await self._trips.run(lambda: hotpath.settle(self._trips, request))
         except IntegrityError:
             charge = None
         if charge is not None:
@@ -326,6 +356,10 @@ class Wallets:
 
     async def release(self, request_id: str) -> Hold | None:
         """Drop a reservation without charging (the call failed). Idempotent; None if there was none."""
+        if self.leases is not None:
+            leased = self.leases.release(request_id)
+            if leased is not None:
+                return self.leased(leased, state="released")
         released = await self._trips.run(lambda: hotpath.release(request_id, self._clock()))
         if released is None:
             existing = await self.find_hold(request_id)

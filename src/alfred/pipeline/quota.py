@@ -120,13 +120,17 @@ class QuotaStage:
 
     async def _reserve(self, call: Call, user_id: int, amount: int) -> Hold:
         base = ledger_request_id(user_id, call.request_id)
+        # An id the gateway made (the client sent none) was never used before: the ledger may hold it
+        # on a credit lease. A client's id keeps the per-request hold, whose unique index refuses a
+        # retry that arrives at another gateway at the same moment.
+        fresh = "x-request-id" not in call.headers
         identity = call.identity
         priority = identity.priority or header_is(call, PRIORITY_HEADERS, "critical")
         for attempt in range(1, MAX_ATTEMPTS + 1):
             request_id = base if attempt == 1 else f"{base}#{attempt}"
             hold = await self._governance.reserve(
                 user_id, request_id, amount, key_id=_ledger_int(identity.key_id), priority=priority,
-                model=call.request.model, ip_address=call.client_ip,
+                model=call.request.model, ip_address=call.client_ip, fresh_id=fresh,
             )  # fmt: skip
             if not hold.replayed:
                 return hold

@@ -8,6 +8,7 @@ The gateways run ``tests/fixtures/configs/governance.yaml``; they migrate the da
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -28,13 +29,17 @@ KEY_SECRET = "governance-tests-key-hash-secret"  # pragma: allowlist secret; the
 TOKEN_PRICE = 1_000  # micro-credits per output token of the `metered` model
 
 
-def gateway_env(mock_url: str, db_url: str, **extra: str) -> dict[str, str]:
+def gateway_env(mock_url: str, db_url: str, *, leases: bool = False, **extra: str) -> dict[str, str]:
     return {
         "ALFRED_MOCK_URL": mock_url,
         "ALFRED_TEST_DB_URL": db_url,
         "ALFRED_MASTER_KEY": MASTER_KEY,
+        "ALFRED_TEST_LEASES": "true" if leases else "false",
         **extra,
     }
+
+
+LEASE_ROW = "lease:%"
 
 
 @dataclass
@@ -66,6 +71,26 @@ class Books:
     async def wallet(self, wallet_id: int) -> tuple[int, int]:
         info = await self.ledger.accounts.get(wallet_id)
         return info.balance, info.reserved
+
+    async def wallet_at_rest(self, wallet_id: int, *, deadline_s: float = 30.0) -> tuple[int, int]:
+        """The wallet once no gateway holds a credit lease on it (an idle lease is returned within
+        about ``ttl_s`` / 3 twice; with leases off there is none and this is ``wallet``)."""
+
+        async def no_lease() -> bool:
+            return "open" not in (await self.leases(wallet_id)).values()
+
+        await until(no_lease, deadline_s=deadline_s, what=f"the leases on wallet {wallet_id} are returned")
+        return await self.wallet(wallet_id)
+
+    async def leases(self, wallet_id: int) -> dict[str, str]:
+        """The credit lease rows on a wallet and their states."""
+        async with self.ledger.db.session() as session:
+            rows = await session.execute(
+                select(Reservation.request_id, Reservation.state).where(
+                    Reservation.wallet_id == wallet_id, Reservation.request_id.like(LEASE_ROW)
+                )
+            )
+            return {rid: state for rid, state in rows.all()}
 
     async def reservations(self, user_id: int) -> dict[str, str]:
         async with self.ledger.db.session() as session:
@@ -106,6 +131,12 @@ class Books:
         return int(low)
 
 
+@pytest.fixture(scope="module", params=[False, True], ids=["per-request", "leases"])
+def leases(request: pytest.FixtureRequest) -> bool:
+    """Whether the module's gateways hold credit leases (``governance.ledger.leases``)."""
+    return bool(request.param)
+
+
 async def until(check: Callable[[], Awaitable[bool]], *, deadline_s: float = 30.0, what: str = "") -> None:
     """Poll ``check`` until it holds; fail with ``what`` after ``deadline_s``."""
     deadline = time.monotonic() + deadline_s
@@ -120,15 +151,22 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('governance') / 'ledger.db'}"
 
 
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this module, dropped afterwards (PostgreSQL must be running)."""
+@contextlib.contextmanager
+def fresh_postgres() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards (PostgreSQL must be running)."""
     name = f"alfred_governance_{uuid.uuid4().hex[:12]}"
     _in_thread(_create_database(name))
     try:
         yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         _in_thread(_drop_database(name))
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this module."""
+    with fresh_postgres() as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

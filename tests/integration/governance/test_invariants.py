@@ -20,7 +20,7 @@ import pytest
 
 from tests.servers import ROOT, free_port, gateway, mock_upstream, run_process
 
-from .conftest import CONFIG, TOKEN_PRICE, Books, Member, gateway_env, until
+from .conftest import CONFIG, TOKEN_PRICE, Books, Member, fresh_postgres, gateway_env, until
 
 N = 10
 WORDS = 4
@@ -29,8 +29,9 @@ TTL_S = 3  # reservations of the killed gateway must expire this soon
 
 
 @pytest.fixture(scope="module")
-def db_url(postgres_url: str) -> str:
-    return postgres_url
+def db_url(leases: bool) -> Iterator[str]:
+    with fresh_postgres() as url:  # one per variant: the two share no users
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +40,12 @@ def mock(db_url: str) -> Iterator[str]:
         yield url
 
 
-def shared_env(mock: str, db_url: str, prefix: str, **extra: str) -> dict[str, str]:
+def shared_env(mock: str, db_url: str, prefix: str, leases: bool, **extra: str) -> dict[str, str]:
     """Gateways that share PostgreSQL and Redis, as a scaled-out deployment does."""
     return gateway_env(
         mock,
         db_url,
+        leases=leases,
         ALFRED_STATE__BACKEND="redis",
         ALFRED_STATE__REDIS__KEY_PREFIX=f"alfred-test-{prefix}:",
         **extra,
@@ -51,8 +53,8 @@ def shared_env(mock: str, db_url: str, prefix: str, **extra: str) -> dict[str, s
 
 
 @pytest.fixture(scope="module")
-def two_gateways(mock: str, db_url: str) -> Iterator[tuple[str, str]]:
-    env = shared_env(mock, db_url, uuid.uuid4().hex[:8])
+def two_gateways(mock: str, db_url: str, leases: bool) -> Iterator[tuple[str, str]]:
+    env = shared_env(mock, db_url, uuid.uuid4().hex[:8], leases)
     with gateway(CONFIG, env=env) as first, gateway(CONFIG, env=env) as second:
         yield first, second
 
@@ -88,18 +90,21 @@ async def assert_books_balance(books: Books) -> None:
     assert verdict.ok, verdict
 
 
-async def test_no_overspend_through_two_gateways(two_gateways: tuple[str, str], books: Books) -> None:
+async def test_no_overspend_through_two_gateways(
+    two_gateways: tuple[str, str], books: Books, leases: bool
+) -> None:
     credit = 2 * COST  # the wallet may go this far below zero, and no further
     hot = await books.member("hot@inv.io", (N - 2) * COST, hard_limit=-credit)
     async with httpx.AsyncClient(timeout=60) as http:
         codes = await asyncio.gather(*(post(http, two_gateways[i % 2], hot) for i in range(5 * N)))
     assert codes.count(200) == N, codes
     assert codes.count(402) == 4 * N
-    balance, reserved = await books.wallet(hot.wallet_id)
+    balance, reserved = await books.wallet_at_rest(hot.wallet_id)
     assert (balance, reserved) == (-credit, 0)
     assert await books.lowest_balance(hot.wallet_id) >= -credit
     assert await books.entry_sum(hot.wallet_id) == balance  # the wallet started at 0
     assert sum(t.amount for t in await books.charges(hot.wallet_id)) == N * COST
+    assert bool(await books.leases(hot.wallet_id)) == leases  # the lease variant did hold on leases
     await assert_books_balance(books)
 
 
@@ -117,33 +122,42 @@ async def test_no_double_charge_on_client_or_router_retries(
         assert await post(http, two_gateways[1], sam, "sam-2") == 200
     assert int(upstream.get("/mock/stats").json()["total"]) == 3
     assert len(await books.charges(sam.wallet_id)) == 2
-    assert await books.wallet(sam.wallet_id) == (98 * COST, 0)
+    assert await books.wallet_at_rest(sam.wallet_id) == (98 * COST, 0)
     await assert_books_balance(books)
 
 
 async def test_a_killed_gateway_leaks_no_reservation_and_loses_no_charge(
-    mock: str, db_url: str, books: Books, upstream: httpx.Client
+    mock: str, db_url: str, books: Books, upstream: httpx.Client, leases: bool
 ) -> None:
     kim = await books.member("kim@inv.io", 100 * COST)
     env = shared_env(
         mock,
         db_url,
         uuid.uuid4().hex[:8],
+        leases,
         ALFRED_TEST_RESERVATION_TTL_S=str(TTL_S),
         ALFRED_TEST_RECONCILE_INTERVAL_S="1",
+        ALFRED_TEST_LEASE_TTL_S=str(TTL_S),
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     args = ["serve", "--config", str(ROOT / CONFIG), "--port", str(port), "--log-level", "warning"]
     async with httpx.AsyncClient(timeout=60) as http:
         with run_process(args, f"{url}/health/live", env=env) as victim:
+            # With leases on, only requests whose id the gateway makes hold on a lease: send none.
             served = [f"kim-done-{i}" for i in range(5)]
             for request_id in served:
-                assert await post(http, url, kim, request_id) == 200
+                assert await post(http, url, kim, None if leases else request_id) == 200
             upstream.post("/mock/faults", json={"latency_ms": 5000})
-            load = [asyncio.create_task(post(http, url, kim, f"kim-load-{i}")) for i in range(8)]
+            seen = int(upstream.get("/mock/stats").json()["total"])
+            load = [
+                asyncio.create_task(post(http, url, kim, None if leases else f"kim-load-{i}"))
+                for i in range(8)
+            ]
 
             async def all_held() -> bool:
+                if leases:  # held in the victim's memory: they are upstream once they all hold
+                    return int(upstream.get("/mock/stats").json()["total"]) == seen + len(load)
                 states = await books.reservations(kim.user.id)
                 return list(states.values()).count("open") == len(load)
 
@@ -153,22 +167,33 @@ async def test_a_killed_gateway_leaks_no_reservation_and_loses_no_charge(
             outcomes = await asyncio.gather(*load, return_exceptions=True)
             assert all(isinstance(o, httpx.HTTPError) for o in outcomes), outcomes
         upstream.delete("/mock/faults")
-        held = await books.wallet(kim.wallet_id)
-        assert held == (95 * COST, 8 * COST)  # the dead process's holds are still there…
+        balance, reserved = await books.wallet(kim.wallet_id)
+        assert balance == 95 * COST  # the dead process's holds are still there…
+        assert reserved == 8 * COST if not leases else reserved >= 8 * COST  # (its lease covers them)
 
         with run_process(args, f"{url}/health/live", env=env):  # …until a restarted gateway reconciles them
 
             async def none_open() -> bool:
-                return "open" not in (await books.reservations(kim.user.id)).values()
+                if "open" in (await books.reservations(kim.user.id)).values():
+                    return False
+                return "open" not in (await books.leases(kim.wallet_id)).values()
 
             await until(none_open, deadline_s=TTL_S + 30, what="the killed gateway's reservations expire")
-            assert await post(http, url, kim, "kim-after") == 200  # and the gateway serves again
+            assert await post(http, url, kim, None if leases else "kim-after") == 200  # and it serves again
 
     states = await books.reservations(kim.user.id)
-    assert sorted(k for k, v in states.items() if v == "expired") == sorted(
-        f"u{kim.user.id}/kim-load-{i}" for i in range(8)
-    )
-    charged = {t.request_id for t in await books.charges(kim.wallet_id)}
-    assert charged == {f"u{kim.user.id}/{rid}" for rid in (*served, "kim-after")}  # no settled charge lost
-    assert await books.wallet(kim.wallet_id) == (94 * COST, 0)
+    expired = sorted(k for k, v in states.items() if v == "expired")
+    charges = await books.charges(kim.wallet_id)
+    if leases:  # the load held on the victim's lease, which expired: no rows of their own
+        assert expired == [] and set(states.values()) == {"settled"} and len(states) == 6
+        victim_leases = {
+            k: v for k, v in (await books.leases(kim.wallet_id)).items() if f"-{victim.pid}-" in k
+        }
+        assert victim_leases and set(victim_leases.values()) == {"expired"}, victim_leases
+        assert len(charges) == 6 and sum(t.amount for t in charges) == 6 * COST  # no settled charge lost
+    else:
+        assert expired == sorted(f"u{kim.user.id}/kim-load-{i}" for i in range(8))
+        charged = {t.request_id for t in charges}
+        assert charged == {f"u{kim.user.id}/{rid}" for rid in (*served, "kim-after")}  # none lost
+    assert await books.wallet_at_rest(kim.wallet_id) == (94 * COST, 0)
     await assert_books_balance(books)

@@ -25,7 +25,7 @@ async def test_migrate_is_idempotent_and_complete(backend: Backend) -> None:
     db = Database.connect(backend.url)
     try:
         async with db.writer.connect() as conn:
-            assert await current_revision(conn) == "0001"
+            assert await current_revision(conn) == "0002"
             tables = await conn.run_sync(lambda sync: set(sync.dialect.get_table_names(sync)))
         assert set(Base.metadata.tables) <= tables
         async with db.session() as session:
@@ -103,7 +103,7 @@ async def test_concurrent_migrations_do_not_collide(tmp_path: Path) -> None:
             db = Database.connect(url)
             try:
                 async with db.writer.connect() as conn:
-                    assert await current_revision(conn) == "0001"
+                    assert await current_revision(conn) == "0002"
             finally:
                 await db.dispose()
     finally:
