@@ -29,6 +29,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
+_IDLE, _HEAD, _BODY = 0, 1, 2  # what a connection is waiting for: nothing, a request head, a body
+
 _REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
@@ -74,25 +76,41 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._reading_head = True
         self._deadline: asyncio.TimerHandle | None = None
+        # What the connection waits for (_HEAD, _BODY or nothing) and which deadline is armed. The
+        # parser callbacks only note the phase; the timer follows at the end of ``data_received``,
+        # so a request whose head and body arrive in one read (the usual case) arms none at all.
+        self._phase = _IDLE
+        self._armed = _IDLE
 
     # --- connection events ------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)  # type: ignore[arg-type]
-        self._arm(self._limits.header_timeout_s, self._head_too_slow)
+        self._phase = _HEAD
+        self._settle()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._feed(data)
+        finally:
+            self._settle()
+
+    def _feed(self, data: bytes) -> None:
         # Fed in slices while the head is being read, so the parser never holds more than the limit.
         limit = self._limits.max_header_bytes
         while data:
             if not self._reading_head:
                 super().data_received(data)
                 return
-            piece, data = data[: limit - self._head_bytes], data[limit - self._head_bytes :]
+            room = limit - self._head_bytes
+            if len(data) <= room:
+                piece, data = data, b""
+            else:
+                piece, data = data[:room], data[room:]
             self._head_bytes += len(piece)
             super().data_received(piece)
             if self.transport.is_closing():
@@ -105,16 +123,17 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._deadline is None:  # a keep-alive request: its clock starts with its first byte
-            self._arm(self._limits.header_timeout_s, self._head_too_slow)
+        if self._phase == _IDLE:  # a keep-alive request: its clock starts with its first byte
+            self._phase = _HEAD
 
     def on_headers_complete(self) -> None:
         self._reading_head = False
-        self._arm(self._limits.body_timeout_s, self._body_too_slow)
+        self._phase = _BODY
+        self._disarm()  # the body's clock starts now, whatever the head's had left
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._disarm()
+        self._phase = _IDLE
         self._reading_head = True
         self._head_bytes = 0
         super().on_message_complete()
@@ -125,12 +144,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(400, msg, "invalid_http")
 
     def _head_too_slow(self) -> None:
-        self._deadline = None
+        self._deadline, self._armed = None, _IDLE
         seconds = self._limits.header_timeout_s
         self._refuse(408, f"the request head did not arrive within {seconds:g}s", "request_timeout")
 
     def _body_too_slow(self) -> None:
-        self._deadline = None
+        self._deadline, self._armed = None, _IDLE
         if self.cycle is not None and self.cycle.response_complete:
             # Answered already (say, a 413 before the body was in): the rest of it will not be read.
             self.transport.close()
@@ -151,14 +170,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             cycle.message_event.set()
         self.transport.close()
 
-    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
+    def _settle(self) -> None:
+        """Arm the deadline of the phase the connection is in, unless it is armed already."""
+        if self._phase == self._armed or self.transport is None or self.transport.is_closing():
+            return
         self._disarm()
-        self._deadline = self.loop.call_later(seconds, callback)
+        if self._phase == _HEAD:
+            self._deadline = self.loop.call_later(self._limits.header_timeout_s, self._head_too_slow)
+        elif self._phase == _BODY:
+            self._deadline = self.loop.call_later(self._limits.body_timeout_s, self._body_too_slow)
+        self._armed = self._phase
 
     def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._armed = _IDLE
 
 
 def guarded_http(limits: ConnectionLimits) -> Callable[..., GuardedHttpToolsProtocol]:

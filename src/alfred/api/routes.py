@@ -8,9 +8,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from alfred.api.errors import send_error
 from alfred.api.http import Receive, Scope, Send
-from alfred.api.middleware.access_log import AccessLogMiddleware
-from alfred.api.middleware.recover import RecoverMiddleware
-from alfred.api.middleware.request_id import RequestIDMiddleware, request_id_of
+from alfred.api.middleware.edge import EdgeMiddleware
+from alfred.api.middleware.request_id import request_id_of
 from alfred.errors import AlfredError, NotFoundError
 from alfred.observability.logging import RequestLog
 
@@ -70,7 +69,7 @@ def wrap_outer(
     *,
     cors_allow_credentials: bool = False,
 ) -> ASGIApp:
-    """The seed's outer chain, outermost first: Recover → RequestID → Logger → CORS."""
+    """The seed's outer chain, outermost first: Recover → RequestID → Logger (one layer) → CORS."""
     if cors_allow_credentials and "*" in cors_origins:
         # Starlette would answer such a preflight by echoing any Origin with credentials allowed.
         raise ValueError(
@@ -85,6 +84,4 @@ def wrap_outer(
             expose_headers=["x-request-id", "x-alfred-model", "x-alfred-provider", "x-alfred-cost"],
             allow_credentials=cors_allow_credentials,
         )
-    app = AccessLogMiddleware(app, request_log)
-    app = RequestIDMiddleware(app)
-    return RecoverMiddleware(app)
+    return EdgeMiddleware(app, request_log)

@@ -6,7 +6,7 @@ The transport knows HTTP, timeouts and connection errors; it does not know any p
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import aiohttp
@@ -14,6 +14,24 @@ import yarl
 
 from alfred.errors import UpstreamError, UpstreamTimeoutError
 from alfred.providers.base import UpstreamRequest
+
+_MEMO_LIMIT = 1024  # distinct URLs / connect limits remembered before the memo starts over
+
+
+class _AnonymousRequest(aiohttp.ClientRequest):
+    """aiohttp's request without its ``User-Agent`` (it names aiohttp and Python to every upstream).
+
+    The session's ``skip_auto_headers`` would do the same but rebuilds a header multidict on every
+    request; this leaves the header out for free.
+    """
+
+    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
+        if skip_auto_headers is not None:
+            super().update_auto_headers((*skip_auto_headers, "User-Agent"))
+            return
+        for name, value in self.DEFAULT_HEADERS.items():
+            if name not in self.headers:
+                self.headers[name] = value
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +101,9 @@ class HttpTransport:
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
+        # Built once per distinct value, not per request.
+        self._urls: dict[str, yarl.URL] = {}
+        self._connect_timeouts: dict[float, aiohttp.ClientTimeout] = {}
 
     async def start(self) -> None:
         if self._session is None:
@@ -95,8 +116,8 @@ class HttpTransport:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
                 timeout=aiohttp.ClientTimeout(total=None),
+                request_class=_AnonymousRequest,
             )
 
     async def close(self) -> None:
@@ -112,9 +133,20 @@ class HttpTransport:
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamResponse:
         """Send a request: headers within ``first_byte``, the whole response within ``total``."""
+        # One deadline scope for both limits (each scope costs a timer and a task hook): it
+        # starts at the earlier limit and moves to ``total`` once the headers are in.
+        first_byte_first = timeouts.first_byte < timeouts.total
+        headers_in = False
+        scope = asyncio.timeout(timeouts.first_byte if first_byte_first else timeouts.total)
         try:
-            async with asyncio.timeout(timeouts.total):
+            async with scope:
+                began = asyncio.get_running_loop().time()
                 response = await self._request(request, timeouts)
+                headers_in = True
+                if first_byte_first and not response.content.is_eof():
+                    # Only a body still on its way needs the later deadline (moving one re-arms
+                    # a timer); one that came with the headers is read without waiting.
+                    scope.reschedule(began + timeouts.total)
                 try:
                     body = await response.read()
                 finally:
@@ -122,9 +154,12 @@ class HttpTransport:
                 headers = {k.lower(): v for k, v in response.headers.items()}
                 return UpstreamResponse(response.status, headers, body)
         except TimeoutError as exc:
+            # aiohttp's own connect timeout is a TimeoutError too, and comes before the headers.
+            if not headers_in and (first_byte_first or not scope.expired()):
+                raise UpstreamTimeoutError(
+                    f"{provider}: no response within {timeouts.first_byte:g}s"
+                ) from exc
             raise UpstreamTimeoutError(f"{provider}: no complete answer within {timeouts.total:g}s") from exc
-        except _FirstByteTimeout as exc:
-            raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(
                 f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error"
@@ -135,26 +170,42 @@ class HttpTransport:
             ) from exc
 
     async def _request(self, request: UpstreamRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
-        try:
-            async with asyncio.timeout(timeouts.first_byte):
-                # encoded=True: send the URL exactly as the adapter built (and maybe signed) it.
-                return await self.session.request(
-                    request.method,
-                    yarl.URL(request.url, encoded=True),
-                    headers=request.headers,
-                    data=request.body,
-                    timeout=aiohttp.ClientTimeout(sock_connect=timeouts.connect, connect=timeouts.connect),
-                )
-        except TimeoutError as exc:
-            raise _FirstByteTimeout from exc
+        """Send and wait for the response's headers, within the caller's deadline scope."""
+        return await self.session.request(
+            request.method,
+            self._url(request.url),
+            headers=request.headers,
+            data=request.body,
+            timeout=self._connect_timeout(timeouts.connect),
+        )
+
+    def _url(self, url: str) -> yarl.URL:
+        # encoded=True: send the URL exactly as the adapter built (and maybe signed) it. Most URLs
+        # repeat (one per endpoint); signed or per-request ones are dropped when the memo fills.
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) >= _MEMO_LIMIT:
+                self._urls.clear()
+            parsed = self._urls[url] = yarl.URL(url, encoded=True)
+        return parsed
+
+    def _connect_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
+        timeout = self._connect_timeouts.get(seconds)
+        if timeout is None:
+            if len(self._connect_timeouts) >= _MEMO_LIMIT:
+                self._connect_timeouts.clear()
+            timeout = aiohttp.ClientTimeout(sock_connect=seconds, connect=seconds)
+            self._connect_timeouts[seconds] = timeout
+        return timeout
 
     async def open_stream(
         self, request: UpstreamRequest, timeouts: Timeouts, provider: str
     ) -> UpstreamStream:
         """Send a request and return once the response headers are in (bounded by first_byte)."""
         try:
-            response = await self._request(request, timeouts)
-        except _FirstByteTimeout as exc:
+            async with asyncio.timeout(timeouts.first_byte):
+                response = await self._request(request, timeouts)
+        except TimeoutError as exc:
             raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
         except aiohttp.ClientConnectorError as exc:
             raise UpstreamError(
@@ -165,7 +216,3 @@ class HttpTransport:
                 f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error"
             ) from exc
         return UpstreamStream(response, timeouts, provider)
-
-
-class _FirstByteTimeout(Exception):
-    """Internal: the headers did not arrive in time (kept apart from the total timeout)."""

@@ -109,43 +109,20 @@ class SafetyRedactor:
         return "".join(parts)
 
 
-class AccessLogMiddleware:
-    """Writes one line per HTTP request through ``request_log`` (stdlib logging when none is given)."""
+class AccessLog:
+    """Builds the request's line from the scope and writes it through ``request_log`` (stdlib
+    logging when none is given)."""
 
-    def __init__(
-        self, app: Any, request_log: RequestLog | None = None, redact: Redactor | None = None
-    ) -> None:
-        self.app = app
+    def __init__(self, request_log: RequestLog | None = None, redact: Redactor | None = None) -> None:
         self._request_log = request_log
         self._redact = redact
 
-    def _enabled(self) -> bool:
+    def enabled(self) -> bool:
         if self._request_log is not None:
             return self._request_log.enabled
         return log.isEnabledFor(logging.INFO)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._enabled():
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 0
-
-        async def recording_send(message: dict[str, Any]) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, recording_send)
-        except BaseException:
-            status = status or 500
-            raise
-        finally:
-            self._write(scope, status, time.perf_counter() - started)
-
-    def _write(self, scope: Scope, status: int, seconds: float) -> None:
+    def write(self, scope: Scope, status: int, seconds: float) -> None:
         fields: dict[str, Any] = {
             "request_id": scope.get(SCOPE_KEY),
             "method": scope.get("method"),
@@ -175,3 +152,34 @@ class AccessLogMiddleware:
         if self._redact is None:
             self._redact = redact
         return redact(prompt_text(call))[: settings.prompt_max_chars]
+
+
+class AccessLogMiddleware:
+    """Writes one line per HTTP request (see ``AccessLog``)."""
+
+    def __init__(
+        self, app: Any, request_log: RequestLog | None = None, redact: Redactor | None = None
+    ) -> None:
+        self.app = app
+        self._log = AccessLog(request_log, redact)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self._log.enabled():
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def recording_send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        except BaseException:
+            status = status or 500
+            raise
+        finally:
+            self._log.write(scope, status, time.perf_counter() - started)

@@ -39,12 +39,17 @@ class RecoverMiddleware:
             log.exception("unhandled error", extra={"request_id": request_id})
             if started:
                 raise  # the response is under way; the server closes the connection
-            error = AlfredError(f"internal error; quote request id {request_id} when reporting it")
-            body = error_body(error, request_id)
-            headers = [
-                *JSON_HEADERS,
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
-            ]
-            await send({"type": "http.response.start", "status": 500, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send_internal_error(send, request_id)
+
+
+async def send_internal_error(send: Send, request_id: str) -> None:
+    """A 500 in OpenAI format that tells the client only the request id to quote."""
+    error = AlfredError(f"internal error; quote request id {request_id} when reporting it")
+    body = error_body(error, request_id)
+    headers = [
+        *JSON_HEADERS,
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
