@@ -17,6 +17,7 @@ import httpx
 from alfred.api.admin import AdminDeps, build_admin_app
 from alfred.cache.build import Caches
 from alfred.errors import AuthenticationError
+from alfred.governance.authenticator import credential, key_identity
 from alfred.images.build import ImageRuntime
 from alfred.ledger import Ledger, LedgerSettings
 from alfred.pipeline.call import Identity
@@ -30,10 +31,7 @@ BASE_URL = "http://alfred.test"
 
 def authenticator(ledger: Ledger, master_key: str) -> Any:
     async def authenticate(headers: Mapping[str, str]) -> Identity:
-        auth = headers.get("authorization", "")
-        presented = (
-            auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("x-api-key", "").strip()
-        )
+        presented = credential(headers)
         if not presented:
             raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
         if hmac.compare_digest(presented.encode(), master_key.encode()):
@@ -41,19 +39,7 @@ def authenticator(ledger: Ledger, master_key: str) -> Any:
         found = await ledger.keys.authenticate(presented)
         if found is None:
             raise AuthenticationError("invalid API key")
-        key = found.key
-        return Identity(
-            key_id=str(key.id),
-            key_prefix=key.prefix,
-            user_id=str(found.user_id),
-            team_id=str(found.team_id) if found.team_id is not None else None,
-            is_admin=found.is_admin,
-            allowed_models=frozenset(key.allowed_models) if key.allowed_models is not None else None,
-            priority=found.priority,
-            rpm_limit=key.rpm_limit,
-            tpm_limit=key.tpm_limit,
-            kind="key",
-        )
+        return key_identity(found)
 
     return authenticate
 
