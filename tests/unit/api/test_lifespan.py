@@ -25,7 +25,13 @@ def unfrozen() -> Iterator[None]:
 def settings() -> Settings:
     return Settings.model_validate(
         {
-            "providers": {"up": {"kind": "openai", "base_url": "http://127.0.0.1:9/v1", "api_key": "sk-x"}},
+            "providers": {
+                "up": {
+                    "kind": "openai",
+                    "base_url": "http://127.0.0.1:9/v1",
+                    "api_key": "sk-x",  # pragma: allowlist secret
+                }
+            },
             "models": [{"name": "m", "deployments": [{"provider": "up", "model": "gpt-4o-mini"}]}],
         }
     )
