@@ -148,3 +148,66 @@ async def test_sqlite_checkpoints_the_wal_in_the_background(backend: Backend, le
     assert trips.checkpointed is not None
     busy, frames, done = trips.checkpointed
     assert busy == 0 and frames > 0 and done == frames
+
+
+async def test_concurrent_scripts_commit_together_and_each_fails_alone(
+    backend: Backend, ledger: Ledger
+) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    now = datetime(2030, 1, 2, tzinfo=UTC)
+
+    def reserve(request_id: str) -> Script[int]:
+        ((reserved,),) = yield RESERVE(amount=1, id=wallet(user))
+        yield INSERT(request_id=request_id, wallet_id=wallet(user), now=now)
+        return int(reserved)
+
+    scripts = [lambda: hold_then(wallet(user), None) for _ in range(12)]
+    scripts += [lambda: hold_then(wallet(user), Fallback()), lambda: hold_then(wallet(user), RuntimeError())]
+    scripts += [lambda: reserve("twice"), lambda: reserve("twice")]
+    outcomes = await asyncio.gather(*(trips.run(s) for s in scripts), return_exceptions=True)
+    assert all(isinstance(o, int) for o in outcomes[:12])
+    assert isinstance(outcomes[12], Fallback) and isinstance(outcomes[13], RuntimeError)
+    assert sorted(type(o).__name__ for o in outcomes[14:]) == ["IntegrityError", "int"]
+    # Twelve holds of 10 and one of 1 stayed; the failed scripts left nothing, not even their first UPDATE.
+    assert (await ledger.accounts.get(wallet(user))).reserved == 12 * 10 + 1
+    if backend.name == "sqlite":
+        assert trips.grouped == len(scripts) and trips.groups < len(scripts)
+
+
+async def test_a_caller_cancelled_before_its_group_runs_writes_nothing(
+    backend: Backend, ledger: Ledger
+) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    task = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
+    await asyncio.sleep(0)  # queued (SQLite) or checking out a connection (PostgreSQL)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await trips.run(lambda: hold_then(wallet(user), None)) == 10
+    assert (await ledger.accounts.get(wallet(user))).reserved == 10
+
+
+async def test_sqlite_redoes_a_group_whose_transaction_a_failure_ended(
+    backend: Backend, ledger: Ledger
+) -> None:
+    if backend.name != "sqlite":
+        pytest.skip("SQLite ends a whole transaction on some errors; PostgreSQL keeps a failed savepoint's")
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+
+    def ends_the_transaction() -> Script[int]:
+        yield RESERVE(amount=500, id=wallet(user))
+        yield Query("ROLLBACK")()  # what SQLite does by itself on a full disk or an interrupt
+        raise RuntimeError("disk full")
+
+    outcomes = await asyncio.gather(
+        trips.run(lambda: hold_then(wallet(user), None)),
+        trips.run(ends_the_transaction),
+        trips.run(lambda: hold_then(wallet(user), None)),
+        return_exceptions=True,
+    )
+    assert outcomes[0] == 10 and isinstance(outcomes[1], RuntimeError) and outcomes[2] == 20
+    assert (await ledger.accounts.get(wallet(user))).reserved == 20
+    assert trips.groups == 1
