@@ -116,6 +116,7 @@ class Trips:
         self._checkpoint: asyncio.Task[None] | None = None
         self._waiting: list[_Waiting] = []
         self._drainer: asyncio.Task[None] | None = None
+        self._leading = False
         # Group commits run (SQLite) and the scripts they carried, for diagnostics and tests.
         self.groups = 0
         self.grouped = 0
@@ -142,10 +143,25 @@ class Trips:
         if self.dialect == "sqlite":
             loop = asyncio.get_running_loop()
             waiting = _Waiting(script, loop.create_future())
+            if self._drainer is None and not self._leading:
+                # Nothing is being committed: this caller commits its own script at once, without a
+                # drainer task and its extra turn of the loop. Whoever comes meanwhile waits for the
+                # drainer, which takes the connection when this caller gives it back.
+                self._leading = True
+                try:
+                    await self._commit_group([waiting])
+                except BaseException:
+                    if waiting.future.done() and not waiting.future.cancelled():
+                        waiting.future.exception()  # raised here already: not "never retrieved"
+                    raise
+                finally:
+                    self._leading = False
+                result: T = waiting.future.result()
+                return result
             self._waiting.append(waiting)
             if self._drainer is None:
                 self._drainer = loop.create_task(self._drain(), name="alfred-ledger-group-commit")
-            result: T = await waiting.future
+            result = await waiting.future
             return result
         # Straight from the pool: an engine Connection around it would add nothing but its own cost.
         raw = await self._db.writer.raw_connection()

@@ -180,13 +180,16 @@ async def test_a_caller_cancelled_before_its_group_runs_writes_nothing(
 ) -> None:
     user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
     trips = Trips(ledger.db)
-    task = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
-    await asyncio.sleep(0)  # queued (SQLite) or checking out a connection (PostgreSQL)
-    task.cancel()
+    first = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
+    await asyncio.sleep(0)  # committing alone (SQLite), or checking out a connection
+    second = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
+    await asyncio.sleep(0)  # waiting for the next group (SQLite), or checking out a connection
+    second.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await task
-    assert await trips.run(lambda: hold_then(wallet(user), None)) == 10
-    assert (await ledger.accounts.get(wallet(user))).reserved == 10
+        await second
+    assert await first == 10
+    assert await trips.run(lambda: hold_then(wallet(user), None)) == 20
+    assert (await ledger.accounts.get(wallet(user))).reserved == 20
 
 
 async def test_sqlite_redoes_a_group_whose_transaction_a_failure_ended(
@@ -203,11 +206,12 @@ async def test_sqlite_redoes_a_group_whose_transaction_a_failure_ended(
         raise RuntimeError("disk full")
 
     outcomes = await asyncio.gather(
+        trips.run(lambda: hold_then(wallet(user), None)),  # commits alone; the others then group
         trips.run(lambda: hold_then(wallet(user), None)),
         trips.run(ends_the_transaction),
         trips.run(lambda: hold_then(wallet(user), None)),
         return_exceptions=True,
     )
-    assert outcomes[0] == 10 and isinstance(outcomes[1], RuntimeError) and outcomes[2] == 20
-    assert (await ledger.accounts.get(wallet(user))).reserved == 20
-    assert trips.groups == 1
+    assert outcomes[:2] == [10, 20] and isinstance(outcomes[2], RuntimeError) and outcomes[3] == 30
+    assert (await ledger.accounts.get(wallet(user))).reserved == 30
+    assert (trips.groups, trips.grouped) == (2, 4)
