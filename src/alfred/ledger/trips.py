@@ -12,7 +12,9 @@ parameters) and is sent back each statement's rows, and a driver runs it:
   and one script's failure is its own). Under load a commit then carries many requests: the pages
   they share (the wallet row, the index leaves new rows land on) go to the WAL once, and the hop and
   the pool checkout are paid once per batch instead of once per request. Every script's caller
-  resumes only after the COMMIT that holds its writes;
+  resumes only after the COMMIT that holds its writes. A script that finds nothing else waiting
+  (after one turn of the loop for others to join) commits at once, on the event loop itself: for a
+  lone request the hop to the driver's thread cost as much as its transaction;
 - PostgreSQL: each step is one asyncpg round trip inside one transaction (read committed, like
   ``Database.transaction()``: the conditional UPDATEs re-check their guard on the locked row).
 
@@ -117,6 +119,7 @@ class Trips:
         self._waiting: list[_Waiting] = []
         self._drainer: asyncio.Task[None] | None = None
         self._leading = False
+        self._busy_timeout_ms: int | None = None
         # Group commits run (SQLite) and the scripts they carried, for diagnostics and tests.
         self.groups = 0
         self.grouped = 0
@@ -144,24 +147,12 @@ class Trips:
             loop = asyncio.get_running_loop()
             waiting = _Waiting(script, loop.create_future())
             if self._drainer is None and not self._leading:
-                # Nothing is being committed: this caller commits its own script at once, without a
-                # drainer task and its extra turn of the loop. Whoever comes meanwhile waits for the
-                # drainer, which takes the connection when this caller gives it back.
-                self._leading = True
-                try:
-                    await self._commit_group([waiting])
-                except BaseException:
-                    if waiting.future.done() and not waiting.future.cancelled():
-                        waiting.future.exception()  # raised here already: not "never retrieved"
-                    raise
-                finally:
-                    self._leading = False
-                result: T = waiting.future.result()
-                return result
+                led: T = await self._lead(waiting)
+                return led
             self._waiting.append(waiting)
-            if self._drainer is None:
+            if self._drainer is None and not self._leading:
                 self._drainer = loop.create_task(self._drain(), name="alfred-ledger-group-commit")
-            result = await waiting.future
+            result: T = await waiting.future
             return result
         # Straight from the pool: an engine Connection around it would add nothing but its own cost.
         raw = await self._db.writer.raw_connection()
@@ -181,6 +172,37 @@ class Trips:
             # a savepoint in that transaction, and its commit would be lost: close such a connection.
             await greenlet_spawn(self._give_back if settled else _discard, raw, driver)
 
+    async def _lead(self, waiting: _Waiting) -> Any:
+        """Nothing is being committed: give whoever else is ready one turn of the loop to join. Alone,
+        commit at once on this task (inline, see ``_run_inline``); joined, hand everyone to the drainer
+        task, so that no caller's commit depends on another caller's task not being cancelled."""
+        self._leading = True
+        try:
+            await asyncio.sleep(0)
+        finally:
+            self._leading = False
+        if self._waiting or self._drainer is not None:
+            self._waiting.insert(0, waiting)
+            if self._drainer is None:
+                self._drainer = asyncio.get_running_loop().create_task(
+                    self._drain(), name="alfred-ledger-group-commit"
+                )
+            return await waiting.future
+        self._leading = True
+        try:
+            await self._commit_group([waiting], inline=True)
+        except BaseException:
+            if waiting.future.done() and not waiting.future.cancelled():
+                waiting.future.exception()  # raised here already: not "never retrieved"
+            raise
+        finally:
+            self._leading = False
+            if self._waiting and self._drainer is None:  # they came while this one committed
+                self._drainer = asyncio.get_running_loop().create_task(
+                    self._drain(), name="alfred-ledger-group-commit"
+                )
+        return waiting.future.result()
+
     async def _drain(self) -> None:
         """Group-commit what waits, batch after batch, until nothing does."""
         try:
@@ -192,7 +214,7 @@ class Trips:
         finally:
             self._drainer = None
 
-    async def _commit_group(self, batch: list[_Waiting]) -> None:
+    async def _commit_group(self, batch: list[_Waiting], *, inline: bool = False) -> None:
         try:
             raw = await self._db.writer.raw_connection()
         except BaseException as exc:
@@ -202,8 +224,10 @@ class Trips:
         assert driver is not None
         try:
             scripts = [w.script for w in batch]
-            # aiosqlite's own hand-off: run one callable on the thread that owns the connection.
-            outcomes: list[_Outcome] = await driver._execute(self._run_sqlite_group, driver._conn, scripts)
+            outcomes = self._run_inline(driver._conn, scripts) if inline else None
+            if outcomes is None:
+                # aiosqlite's own hand-off: run one callable on the thread that owns the connection.
+                outcomes = await driver._execute(self._run_sqlite_group, driver._conn, scripts)
         except BaseException as exc:
             _fail(batch, exc)
             if isinstance(exc, Exception):
@@ -254,8 +278,30 @@ class Trips:
         except Exception:  # shutting down, or a busy reader pool: the next one, or SQLite's own, will do
             log.debug("background WAL checkpoint failed", exc_info=True)
 
-    def _run_sqlite_group(
+    def _run_inline(
         self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]]
+    ) -> list[_Outcome] | None:
+        """Run a lone caller's script right here on the event loop, or None when SQLite's write lock is
+        taken (another process is writing): then it waits on the connection's thread instead.
+
+        When nothing else is waiting, the hop to the connection's thread and back (and the loop's wake-up
+        from it) cost about as much as the transaction itself, some 100 µs of its latency; the loop has
+        nothing else to do meanwhile. With the write lock held, no statement of a request-path script
+        waits on anything but the disk. A group (requests waiting) still runs on the thread, so that
+        the loop keeps serving while it commits."""
+        if self._busy_timeout_ms is None:
+            self._busy_timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
+        conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:  # locked by another process, most likely: wait off the loop
+            return None
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        return self._run_sqlite_group(conn, scripts, begun=True)
+
+    def _run_sqlite_group(
+        self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]], *, begun: bool = False
     ) -> list[_Outcome]:
         """Run ``scripts`` in one transaction, each in a savepoint; one outcome per script. If a failing
         statement made SQLite roll the whole transaction back (it does on some errors: a full disk,
@@ -264,7 +310,9 @@ class Trips:
         todo = list(range(len(scripts)))
         while todo:
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if not begun:
+                    conn.execute("BEGIN IMMEDIATE")
+                begun = False  # a redo begins its own
             except sqlite3.Error as exc:
                 error = DBAPIError.instance("BEGIN IMMEDIATE", {}, exc, sqlite3.Error)
                 for i in todo:

@@ -4,6 +4,7 @@ PostgreSQL: a script commits all of its statements or none, and reports duplicat
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -181,7 +182,7 @@ async def test_a_caller_cancelled_before_its_group_runs_writes_nothing(
     user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
     trips = Trips(ledger.db)
     first = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
-    await asyncio.sleep(0)  # committing alone (SQLite), or checking out a connection
+    await asyncio.sleep(0)  # leading its group (SQLite), or checking out a connection
     second = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
     await asyncio.sleep(0)  # waiting for the next group (SQLite), or checking out a connection
     second.cancel()
@@ -206,7 +207,7 @@ async def test_sqlite_redoes_a_group_whose_transaction_a_failure_ended(
         raise RuntimeError("disk full")
 
     outcomes = await asyncio.gather(
-        trips.run(lambda: hold_then(wallet(user), None)),  # commits alone; the others then group
+        trips.run(lambda: hold_then(wallet(user), None)),
         trips.run(lambda: hold_then(wallet(user), None)),
         trips.run(ends_the_transaction),
         trips.run(lambda: hold_then(wallet(user), None)),
@@ -214,4 +215,30 @@ async def test_sqlite_redoes_a_group_whose_transaction_a_failure_ended(
     )
     assert outcomes[:2] == [10, 20] and isinstance(outcomes[2], RuntimeError) and outcomes[3] == 30
     assert (await ledger.accounts.get(wallet(user))).reserved == 30
-    assert (trips.groups, trips.grouped) == (2, 4)
+    assert (trips.groups, trips.grouped) == (1, 4)
+
+
+async def test_a_lone_script_waits_off_the_loop_while_another_process_writes(
+    backend: Backend, ledger: Ledger
+) -> None:
+    if backend.name != "sqlite":
+        pytest.skip("only SQLite runs a lone script on the event loop")
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    assert await trips.run(lambda: hold_then(wallet(user), None)) == 10  # alone: committed inline
+    other = sqlite3.connect(ledger.db.writer.url.database or "", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another process's write transaction holds the lock
+        blocked = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
+        loop = asyncio.get_running_loop()
+        gaps = []
+        for _ in range(5):  # the loop goes on while the script waits for the lock (busy_timeout: 10 s)
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            gaps.append(loop.time() - before)
+        assert not blocked.done() and max(gaps) < 1.0
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(blocked, 10) == 20
+    finally:
+        other.close()
+    assert (await ledger.accounts.get(wallet(user))).reserved == 20
