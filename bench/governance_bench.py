@@ -2,10 +2,11 @@
 key), the quota stage (cost estimate, reserve through the cascade, settle), against the same pipeline
 without them. The handler answers at once, so the difference is governance alone.
 
-    .venv/bin/python bench/governance_bench.py [--calls 2000] [--leases]
+    .venv/bin/python bench/governance_bench.py [--calls 2000] [--per-request]
 
-``--leases`` adds ``auth+quota+leases``: the same quota stage over a ledger with credit leases on
-(``alfred.ledger.leases``), on the same database, in the same run.
+``auth+quota`` is the embedded default (credit leases on, ``alfred.ledger.leases``); ``--per-request``
+adds ``auth+quota, per-request holds``: the same quota stage over a ledger with leases off (a hold
+committed before the upstream call and a settle after it), on the same database, in the same run.
 
 Each run gets a fresh, migrated SQLite ledger in a temporary directory. Calls run one after another:
 per-request latency, not throughput. Prints one JSON document with p50/p99 in microseconds.
@@ -77,7 +78,7 @@ async def _time(pipeline: Pipeline, calls: int, key: str, request: ChatRequest, 
     return samples
 
 
-async def run(calls: int, leases: bool = False) -> dict[str, dict[str, float]]:
+async def run(calls: int, per_request: bool = False) -> dict[str, dict[str, float]]:
     catalog = _catalog()
     deployment = catalog.get("gpt-4o-mini").deployments[0]
 
@@ -92,8 +93,8 @@ async def run(calls: int, leases: bool = False) -> dict[str, dict[str, float]]:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'ledger.db'}"
         await migrate(url)
         ledger = Ledger.build(LedgerSettings(database_url=url), key_secret=KEY_SECRET)
-        leased = Ledger.build(
-            LedgerSettings(database_url=url, leases=LeaseSettings(enabled=True)), key_secret=KEY_SECRET
+        unleased = Ledger.build(
+            LedgerSettings(database_url=url, leases=LeaseSettings(enabled=False)), key_secret=KEY_SECRET
         )
         try:
             user = await ledger.directory.create_user("bench@x.io", "Bench", personal_quota=10**15)
@@ -119,10 +120,10 @@ async def run(calls: int, leases: bool = False) -> dict[str, dict[str, float]]:
                 "auth": Pipeline([auth], handler),
                 "auth+quota": Pipeline([auth, quota], handler),
             }
-            if leases:
+            if per_request:
                 costing = Costing(catalog, LedgerSettings(), QuotaSettings())
-                lease_quota = QuotaStage(leased.governance, leased.wallets, costing, QuotaSettings())
-                runs["auth+quota+leases"] = Pipeline([auth, lease_quota], handler)
+                held = QuotaStage(unleased.governance, unleased.wallets, costing, QuotaSettings())
+                runs["auth+quota, per-request holds"] = Pipeline([auth, held], handler)
             results: dict[str, dict[str, float]] = {}
             for name, pipeline in runs.items():
                 samples = await _time(pipeline, calls, key, request, name)
@@ -137,16 +138,16 @@ async def run(calls: int, leases: bool = False) -> dict[str, dict[str, float]]:
             }
             return results
         finally:
-            await leased.close()
+            await unleased.close()
             await ledger.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--leases", action="store_true", help="also measure with credit leases on")
+    parser.add_argument("--per-request", action="store_true", help="also measure with credit leases off")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.calls, args.leases)), indent=2))
+    print(json.dumps(asyncio.run(run(args.calls, args.per_request)), indent=2))
 
 
 if __name__ == "__main__":

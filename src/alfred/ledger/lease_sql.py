@@ -39,8 +39,16 @@ EXTEND = Query("""
     WHERE request_id = :request_id AND state = 'open'
     RETURNING id
 """)
+# Renewed only while its wallet may still lend: a wallet frozen (or its user suspended, on vacation)
+# since the lease was taken gets it back at the next renewal, as ``GROW`` would not have given it.
 RENEW = Query("""
-    UPDATE reservations SET expires_at = :expires_at WHERE request_id = :request_id AND state = 'open'
+    UPDATE reservations SET expires_at = :expires_at
+    WHERE request_id = :request_id AND state = 'open'
+      AND wallet_id IN (
+          SELECT wallets.id FROM wallets JOIN users ON users.id = wallets.owner_id
+          WHERE wallets.id = reservations.wallet_id AND wallets.owner_type = 'user'
+            AND wallets.status = 'active' AND users.status = 'active'
+      )
     RETURNING id
 """)
 SHRINK = Query("""

@@ -18,7 +18,9 @@ and leases together never exceed what the wallet can spend, across processes. Th
   the lease in memory;
 - release is memory only.
 
-A keeper task renews each lease in use every ``ttl_s / 3`` and returns a lease left idle that long. If
+A keeper task renews each lease in use every ``ttl_s / 3`` and returns a lease left idle that long, or
+whose wallet was frozen or user suspended since (then the auth stage refuses such a user within its
+cache's second anyway; a frozen wallet's lease serves for at most ``ttl_s / 3`` more). If
 the process dies, its in-memory holds die with it; the lease row expires and reconciliation frees what
 it still held. Every charge a client was told about was committed by its settle.
 """
@@ -278,7 +280,9 @@ class LeaseBook:
                 await self._give_back(lease)
                 continue
             if not await self._renew(lease):
-                self._end(lease)
+                # Ended elsewhere (reconciled), or its wallet may no longer lend: return what it holds
+                # (nothing, if it had ended); holds still out settle from the balance.
+                await self._give_back(lease)
 
     async def _renew(self, lease: Lease) -> bool:
         expires_at = self.clock() + self.ttl

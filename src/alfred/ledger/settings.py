@@ -38,7 +38,7 @@ class LeaseSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
+    enabled: bool = True
     block_credits: Decimal = Field(
         Decimal(1), gt=0, description="credits one lease takes from a wallet (more when one request needs it)"
     )

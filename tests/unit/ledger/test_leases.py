@@ -313,3 +313,24 @@ async def test_only_request_ids_made_for_the_request_hold_on_a_lease(ledger: Led
     assert set(book(ledger).holds) == {"made-here"}
     assert (await rows(ledger))["client-sent"] == ("open", COST)
     await healthy(ledger)
+
+
+async def test_a_lease_on_a_wallet_frozen_since_is_returned_at_its_next_renewal(
+    ledger: Ledger, clock: Clock
+) -> None:
+    user = await ledger.directory.create_user("f@l.io", "F", personal_quota=100_000)
+    assert user.wallet_id is not None
+    leases = book(ledger)
+    tick = Monotonic()
+    leases.monotonic = tick
+    await ledger.governance.reserve(user.id, "in-flight", COST, fresh_id=True)
+    lease = leases.leases[user.id]
+    await ledger.accounts.set_limits(user.wallet_id, status="frozen")
+    clock.now += timedelta(seconds=10)
+    tick.now += 10
+    await leases.tend()  # busy, but its wallet may not lend any more: returned, not renewed
+    assert lease.ended and not leases.leases
+    assert await wallet(ledger, user.wallet_id) == (100_000, 0)
+    await ledger.wallets.settle("in-flight", COST)  # the hold already out still settles, from the balance
+    assert await wallet(ledger, user.wallet_id) == (100_000 - COST, 0)
+    await healthy(ledger)

@@ -21,7 +21,7 @@ from alfred.governance.costing import Costing, PriceNotConfiguredError
 from alfred.governance.settings import QuotaSettings
 from alfred.ledger import Ledger, LedgerSettings
 from alfred.ledger.pricing import cost_micros
-from alfred.ledger.settings import ModelPrice
+from alfred.ledger.settings import LeaseSettings, ModelPrice
 from alfred.ledger.tables import LedgerTransaction, Reservation
 from alfred.pipeline import Pipeline
 from alfred.pipeline.cache import CacheStage
@@ -162,7 +162,10 @@ class ChunkList:
 async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}"
     await migrate(url)
-    built = Ledger.build(LedgerSettings(database_url=url), key_secret=KEY_SECRET)
+    # The per-request path (a reservation row per request, ``reserved`` back to 0 after each): credit
+    # leases have their own tests (tests/unit/ledger/test_leases.py, the gateway invariants).
+    settings = LedgerSettings(database_url=url, leases=LeaseSettings(enabled=False))
+    built = Ledger.build(settings, key_secret=KEY_SECRET)
     yield built
     await built.close()
 
