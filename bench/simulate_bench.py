@@ -7,8 +7,9 @@ and the pipeline's own cache keys, the keys in ``--jobs`` processes), then one p
 (the configured queue-depth:50), and with --all-policies the command's whole default comparison
 as ``alfred simulate --days 30`` runs it (stream included, policies in ``--jobs`` processes).
 Wall and CPU time are both given, CPU including the worker processes: on a shared machine wall time
-includes waiting for a core. Exits 1 when the one-policy month (stream + run) takes 10 s or more
-of CPU.
+includes waiting for a core, so compare runs made back to back. Exits 1 when the one-policy month
+(stream + run) takes 10 s or more of CPU. The whole default comparison's target (issue #11) is under
+10 s of wall time on two otherwise idle cores.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from alfred.simulate.profiles import load_profile
 from alfred.simulate.report import summarise
 
 BUDGET_S = 10.0
+COMPARISON_TARGET_S = 10.0  # wall, the whole default comparison on two cores (issue #11)
 
 
 def cpu_seconds() -> float:
@@ -79,7 +81,8 @@ def main(days: float, profile_name: str, jobs: int, all_policies: bool) -> int:
             print(f"  {r.name:<20} p95 {r.p95_s:10.1f} s   ${r.cost_per_month_usd:.2f}/month")
         print(
             f"all {len(study.reports)} default policies, stream included, {jobs} jobs: "
-            f"{everything.wall:.2f} s wall, {everything.cpu:.2f} s CPU, load average {os.getloadavg()[0]:.1f}"
+            f"{everything.wall:.2f} s wall, {everything.cpu:.2f} s CPU, load average {os.getloadavg()[0]:.1f} "
+            f"(target {COMPARISON_TARGET_S:g} s wall)"
         )
     return 0 if one_cpu < BUDGET_S else 1
 

@@ -8,15 +8,15 @@ import itertools
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from alfred.images.queue import Delivery, QueueDepth, QueueMessage
 
 _POLL_S = 0.05  # how often a blocked receive looks for abandoned deliveries
 
 
-@dataclass(slots=True)
-class _InFlight:
+class _InFlight(Struct):
     message: QueueMessage
     deliveries: int
     consumer: str
@@ -46,10 +46,12 @@ class MemoryJobQueue:
         self._waiting.append((str(next(self._ids)), message, 0))
         self._arrived.set()
 
-    def _reclaim(self) -> None:
+    def _reclaim(self, now: float) -> None:
         # In-flight entries are kept in touch order (``touch`` moves one to the end), so the expired
         # ones are a prefix: the scan stops at the first live entry instead of walking them all.
-        cutoff = self._clock() - self._visibility_s
+        cutoff = now - self._visibility_s
+        if not self._in_flight or next(iter(self._in_flight.values())).touched_at > cutoff:
+            return  # the usual case: nothing has expired
         expired: list[str] = []
         for token, entry in self._in_flight.items():
             if entry.touched_at > cutoff:
@@ -60,27 +62,33 @@ class MemoryJobQueue:
             self._waiting.appendleft((token, entry.message, entry.deliveries))
 
     def _take(self, consumer: str, count: int) -> list[Delivery]:
-        self._reclaim()
+        now = self._clock()  # one reading for the whole batch: taking it moves no clock
+        self._reclaim(now)
+        waiting, in_flight = self._waiting, self._in_flight
         out: list[Delivery] = []
-        while self._waiting and len(out) < count:
-            token, message, deliveries = self._waiting.popleft()
-            self._in_flight[token] = _InFlight(message, deliveries + 1, consumer, self._clock())
+        while waiting and len(out) < count:
+            token, message, deliveries = waiting.popleft()
+            in_flight[token] = _InFlight(message, deliveries + 1, consumer, now)
             out.append(Delivery(message, token, deliveries + 1, consumer))
         return out
 
     async def receive(self, consumer: str, count: int, block_s: float) -> list[Delivery]:
         if count <= 0:
             return []
+        # what is there already is handed over without reading the loop's clock or waiting
+        taken = self._take(consumer, count)
+        if taken or block_s <= 0:
+            return taken
         loop = asyncio.get_running_loop()
         deadline = loop.time() + block_s
         while True:
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout=min(deadline - loop.time(), _POLL_S))
             taken = self._take(consumer, count)
             remaining = deadline - loop.time()
             if taken or remaining <= 0:
                 return taken
-            self._arrived.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._arrived.wait(), timeout=min(remaining, _POLL_S))
 
     async def ack(self, delivery: Delivery) -> None:
         self._in_flight.pop(delivery.token, None)

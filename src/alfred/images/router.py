@@ -22,8 +22,9 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
+
+from msgspec import Struct
 
 from alfred.images.jobs import Route
 from alfred.images.queue import QueueDepth
@@ -32,9 +33,11 @@ from alfred.images.settings import RoutePolicy, RouterSettings
 Clock = Callable[[], float]
 
 
-@dataclass(frozen=True, slots=True)
-class RouteRequest:
-    """What the router needs to know about one job and the primary pool right now."""
+class RouteRequest(Struct, frozen=True):
+    """What the router needs to know about one job and the primary pool right now.
+
+    A frozen msgspec struct: one is built per job, at a fraction of a frozen dataclass's cost.
+    """
 
     depth: QueueDepth
     primary_slots: int
@@ -45,15 +48,56 @@ class RouteRequest:
     fallback_spent_last_hour: Decimal | None = None  # a shared meter's figure; None: this router's own
 
 
-@dataclass(frozen=True, slots=True)
-class RouteDecision:
-    """Where a job goes and why, in words for people and a code for metrics."""
+class RouteOutcome(Struct, frozen=True):
+    """One way a decision can go: its route, its code for metrics, its words and its counting key."""
 
     route: Route
     code: str
-    reason: str
+    words: str  # the reason, or with a decision's figures a ``str.format`` template for it
+    counted: tuple[str, str]  # (route name, code): its key in ``QueueDepthRouter.decisions``
+
+
+def _outcome(route: Route, code: str, words: str) -> RouteOutcome:
+    return RouteOutcome(route, code, words, (route.value, code))
+
+
+_NO_FALLBACK = _outcome(Route.PRIMARY, "no_fallback", "the model has no fallback backend")
+_NO_PRIMARY = _outcome(Route.FALLBACK, "no_primary", "the model has no primary pool")
+_ALWAYS_PRIMARY = _outcome(Route.PRIMARY, "policy", "policy always-primary")
+_ALWAYS_FALLBACK = _outcome(Route.FALLBACK, "policy", "policy always-fallback")
+_BELOW = _outcome(Route.PRIMARY, "below_threshold", "primary queue depth {} < threshold {}")
+_AT_OR_ABOVE = _outcome(Route.FALLBACK, "at_threshold", "primary queue depth {} >= threshold {}")
+_PREDICTED = "predicted wait {:.1f}s + service {:.1f}s ({} waiting, {} running, {} slots)"
+_IN_TIME = _outcome(Route.PRIMARY, "predicted_wait_ok", _PREDICTED + " <= deadline {:g}s")
+_LATE = _outcome(Route.FALLBACK, "predicted_wait_late", _PREDICTED + " > deadline {:g}s")
+_OVER_CAP = "; but fallback spend ${} in the last hour would pass the cap ${}/h, so it waits on primary"
+
+
+class RouteDecision(Struct, frozen=True):
+    """Where a job goes and why, in words for people and a code for metrics.
+
+    A decision keeps its outcome and the figures the router saw, and ``reason`` writes the words
+    from them when read: the gateway reads them once per job, but a simulation decides a million
+    times a month and reads none, and formatting them was most of what a decision cost.
+    """
+
+    outcome: RouteOutcome
     predicted_wait_s: float | None
     decided_at: float
+    figures: tuple[object, ...] = ()  # for the outcome's template; none: its words as they are
+
+    @property
+    def route(self) -> Route:
+        return self.outcome.route
+
+    @property
+    def code(self) -> str:
+        return self.outcome.code
+
+    @property
+    def reason(self) -> str:
+        words = self.outcome.words
+        return words.format(*self.figures) if self.figures else words
 
 
 class SpendWindow:
@@ -140,56 +184,45 @@ class QueueDepthRouter:
         return (depth.waiting + 1) * self._mean_s / slots
 
     def decide(self, request: RouteRequest) -> RouteDecision:
-        decision = self._decide(request)
-        self.decisions[(decision.route.value, decision.code)] += 1
-        return decision
-
-    def _decide(self, request: RouteRequest) -> RouteDecision:
         now = self._clock()
         if not request.has_fallback:
-            return RouteDecision(Route.PRIMARY, "no_fallback", "the model has no fallback backend", None, now)
-        if not request.has_primary:
-            return RouteDecision(Route.FALLBACK, "no_primary", "the model has no primary pool", None, now)
-        route, code, reason, wait = self._by_policy(request)
-        if route is Route.FALLBACK and self.spend_cap_per_hour is not None:
-            spent = request.fallback_spent_last_hour
-            if spent is None:
-                spent = self._spend.total()
-            if spent + request.fallback_cost > self.spend_cap_per_hour:
-                reason = (
-                    f"{reason}; but fallback spend ${spent} in the last hour would pass the cap "
-                    f"${self.spend_cap_per_hour}/h, so it waits on primary"
-                )
-                return RouteDecision(Route.PRIMARY, "spend_cap", reason, wait, now)
-        return RouteDecision(route, code, reason, wait, now)
+            decision = RouteDecision(_NO_FALLBACK, None, now)
+        elif not request.has_primary:
+            decision = RouteDecision(_NO_PRIMARY, None, now)
+        else:
+            decision = self._by_policy(request, now)
+            if decision.outcome.route is Route.FALLBACK and self.spend_cap_per_hour is not None:
+                decision = self._within_cap(request, decision)
+        self.decisions[decision.outcome.counted] += 1
+        return decision
 
-    def _by_policy(self, request: RouteRequest) -> tuple[Route, str, str, float | None]:
+    def _within_cap(self, request: RouteRequest, decision: RouteDecision) -> RouteDecision:
+        """The fallback decision, or primary if it would take the last hour's fallback spend past the cap."""
+        assert self.spend_cap_per_hour is not None
+        spent = request.fallback_spent_last_hour
+        if spent is None:
+            spent = self._spend.total()
+        if spent + request.fallback_cost <= self.spend_cap_per_hour:
+            return decision
+        capped = _outcome(Route.PRIMARY, "spend_cap", decision.outcome.words + _OVER_CAP)
+        figures = (*decision.figures, spent, self.spend_cap_per_hour)
+        return RouteDecision(capped, decision.predicted_wait_s, decision.decided_at, figures)
+
+    def _by_policy(self, request: RouteRequest, now: float) -> RouteDecision:
+        # a decision keeps the figures its words need, as they are now (the mean moves on)
+        policy = self.policy
+        if policy == "queue-depth":
+            total = request.depth.total
+            outcome = _BELOW if total < self.threshold else _AT_OR_ABOVE
+            return RouteDecision(outcome, None, now, (total, self.threshold))
+        if policy == "always-primary":
+            return RouteDecision(_ALWAYS_PRIMARY, None, now)
+        if policy == "always-fallback":
+            return RouteDecision(_ALWAYS_FALLBACK, None, now)
         depth = request.depth
-        if self.policy == "always-primary":
-            return Route.PRIMARY, "policy", "policy always-primary", None
-        if self.policy == "always-fallback":
-            return Route.FALLBACK, "policy", "policy always-fallback", None
-        if self.policy == "queue-depth":
-            if depth.total < self.threshold:
-                return (
-                    Route.PRIMARY,
-                    "below_threshold",
-                    f"primary queue depth {depth.total} < threshold {self.threshold}",
-                    None,
-                )
-            return (
-                Route.FALLBACK,
-                "at_threshold",
-                f"primary queue depth {depth.total} >= threshold {self.threshold}",
-                None,
-            )
         wait = self.predicted_wait_s(depth, request.primary_slots)
         deadline = request.deadline_s if request.deadline_s is not None else self._default_deadline_s
-        finish = wait + self._mean_s
-        words = (
-            f"predicted wait {wait:.1f}s + service {self._mean_s:.1f}s "
-            f"({depth.waiting} waiting, {depth.in_flight} running, {request.primary_slots} slots)"
-        )
-        if finish <= deadline:
-            return Route.PRIMARY, "predicted_wait_ok", f"{words} <= deadline {deadline:g}s", wait
-        return Route.FALLBACK, "predicted_wait_late", f"{words} > deadline {deadline:g}s", wait
+        mean = self._mean_s
+        outcome = _IN_TIME if wait + mean <= deadline else _LATE
+        figures = (wait, mean, depth.waiting, depth.in_flight, request.primary_slots, deadline)
+        return RouteDecision(outcome, wait, now, figures)

@@ -17,7 +17,7 @@ from alfred.config import Settings, load_settings
 from alfred.images.presets import PresetBook
 from alfred.images.settings import ImageModelSettings, ImageSettings
 from alfred.simulate.arrivals import ImageArrivals, generate_arrivals
-from alfred.simulate.engine import VirtualClock
+from alfred.simulate.engine import VirtualClock, collector_paused
 from alfred.simulate.hardware import HardwareTable
 from alfred.simulate.image_model import ImagePipelineSimulation, ImageRun
 from alfred.simulate.parallel import run_tasks
@@ -74,7 +74,8 @@ def build_arrivals(
     model = image_model(settings, load.model)
     if presets is None:
         presets = PresetBook.load(settings.presets_file) if settings.presets_file else PresetBook.builtin()
-    return generate_arrivals(load, days, model, presets, seed, jobs=jobs)
+    with collector_paused():
+        return generate_arrivals(load, days, model, presets, seed, jobs=jobs)
 
 
 async def run_policy(
@@ -100,7 +101,8 @@ async def run_policy(
         seed=seed,
         l2=MemoryKeyValueStore(clock) if shared_cache else None,
     )
-    return await simulation.run(arrivals, days * 86400.0, progress)
+    with collector_paused():
+        return await simulation.run(arrivals, days * 86400.0, progress)
 
 
 @dataclass

@@ -8,10 +8,12 @@ suspends on a virtual clock, so awaiting one is just a call.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 E = TypeVar("E")
@@ -82,3 +84,21 @@ async def run_events(
         await on_event(event)
     if progress is not None:
         progress(count)
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off inside, as it was again after.
+
+    A month's run allocates millions of objects (messages, deliveries, decisions) while it holds
+    a backlog, the cache and the request stream, so the collector keeps walking those and finds
+    nothing to free: a run makes no reference cycles (``test_engine`` checks), and reference
+    counting frees the rest as it goes. The walking was 2-8% of a run and of building the stream.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

@@ -129,3 +129,34 @@ def test_spend_window_rolls_minute_by_minute() -> None:
     assert window.total() == 2
     clock.advance(1800)
     assert window.total() == 0
+
+
+def test_the_reason_is_written_when_read_from_the_figures_at_decision_time() -> None:
+    clock = VirtualClock()
+    router = QueueDepthRouter("predicted-wait", service_time_prior_s=20.0, clock=clock)
+    decided_at = clock()
+    late = router.decide(request(2, 1, deadline_s=30.0))  # 2 * 20 / 1 free slot = 40 s wait
+    router.observe_service_time(1000.0)  # the mean moves on; the words keep what the router saw
+    clock.advance(60)
+    assert (
+        late.reason == "predicted wait 40.0s + service 20.0s (2 waiting, 1 running, 2 slots) > deadline 30s"
+    )
+    assert late.decided_at == decided_at
+    by_depth = QueueDepthRouter(threshold=50, clock=clock).decide(request(47, 2))
+    assert by_depth.reason == "primary queue depth 49 < threshold 50"
+    assert (
+        QueueDepthRouter("always-fallback", clock=clock).decide(request(0)).reason == "policy always-fallback"
+    )
+
+
+def test_a_capped_decision_says_what_it_would_have_done_and_why_not() -> None:
+    router = QueueDepthRouter(threshold=1, spend_cap_per_hour=Decimal("0.01"), clock=VirtualClock())
+    capped = router.decide(
+        request(5, fallback_cost=Decimal("0.0023"), fallback_spent_last_hour=Decimal("0.009"))
+    )
+    assert (capped.route, capped.code) == (Route.PRIMARY, "spend_cap")
+    assert capped.reason == (
+        "primary queue depth 5 >= threshold 1; but fallback spend $0.009 in the last hour would pass "
+        "the cap $0.01/h, so it waits on primary"
+    )
+    assert router.decisions == {("primary", "spend_cap"): 1}
