@@ -129,3 +129,21 @@ def test_closed_cache_skips_the_store_but_not_after_its_own_open() -> None:
     assert drive(cached.allow("d")) is not None
     drive(cached.record("d", False))  # its own failure opens it: cache dropped at once
     assert drive(cached.allow("d")) is None
+
+
+def test_by_default_rare_failures_of_a_busy_deployment_never_open_its_breaker() -> None:
+    from alfred.routing.settings import BreakerSettings
+
+    breaker, clock, _ = _breaker(BreakerSettings().policy())
+    for i in range(2_000):  # 1 in 100 fails: 20 failures a minute, far past any small count
+        assert drive(breaker.allow("d")) is not None
+        drive(breaker.record("d", i % 100 != 0))
+        clock.advance(30)  # ms: 2,000 results over a minute
+    assert drive(breaker.state("d")).state is BreakerState.CLOSED
+    went_down = clock()
+    while drive(breaker.allow("d")) is not None:  # it goes down: every call fails from now on
+        drive(breaker.record("d", False))
+        clock.advance(30)
+    # Open once failures are half of the window's results: within the window, never on a lone hiccup.
+    assert drive(breaker.state("d")).state is BreakerState.OPEN
+    assert clock() - went_down <= 60

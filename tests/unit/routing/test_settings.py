@@ -11,7 +11,8 @@ def test_defaults_and_policy() -> None:
     routing = RoutingSettings()
     assert routing.strategy == "weighted" and routing.rules == []
     policy = routing.breaker.policy()
-    assert policy.failure_threshold == 5 and policy.cooldown_s == 30 and policy.slot_s == 5
+    assert policy.failure_threshold is None and policy.error_rate_threshold == 0.5
+    assert policy.min_requests == 10 and policy.cooldown_s == 30 and policy.slot_s == 5
 
 
 def test_strict_and_frozen() -> None:
@@ -25,10 +26,8 @@ def test_strict_and_frozen() -> None:
 
 def test_breaker_needs_a_threshold() -> None:
     with pytest.raises(ValidationError, match="failure_threshold"):
-        BreakerSettings(failure_threshold=None)
-    assert (
-        BreakerSettings(failure_threshold=None, error_rate_threshold=0.5).policy().error_rate_threshold == 0.5
-    )
+        BreakerSettings(error_rate_threshold=None)
+    assert BreakerSettings(failure_threshold=5, error_rate_threshold=None).policy().failure_threshold == 5
 
 
 def test_routing_validates_sla_and_rule_names() -> None:
