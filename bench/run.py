@@ -78,6 +78,7 @@ def memory(fleet: Fleet, sizes: plan.Sizes) -> dict[str, Any]:
     soaks = (
         ("alfred", "alfred", bodies.SMALL, False),
         ("alfred + exact cache, new prompt each", "alfred-cache", bodies.UNIQUE, True),
+        ("alfred, full governance (SQLite), new prompt each", "alfred-governance", bodies.UNIQUE, True),
         ("bare", "bare", bodies.SMALL, False),
         ("litellm", "litellm", bodies.SMALL, False),
     )
