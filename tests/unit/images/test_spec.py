@@ -88,3 +88,61 @@ def test_invalid_requests_name_the_field(fields: dict[str, object], param: str) 
 def test_transparent_background_reaches_the_spec() -> None:
     assert resolve(prompt="icon", background="transparent").spec.background == "transparent"
     assert resolve(prompt="icon", background="opaque").spec.background is None
+
+
+# Cache keys and derived seeds are persisted (result-cache entries in Redis/S3, recorded jobs): these
+# values were computed before spec.py was made cheaper, and must never change.
+PINNED: list[tuple[dict[str, object], int, str]] = [
+    (
+        {"prompt": "a red dragon"},
+        2789934204,
+        "9c7c55abe6f6e03d10e86efdd7dae3dd43c502ae32bf265cd7c6cb8ce06dbf5f",
+    ),
+    (
+        {
+            "prompt": "  \uff26\uff55\uff4c\uff4c\u3000width  \ufb01re\tsword ",  # full-width letters, a ligature
+            "negative_prompt": " blurry,  text ",
+            "size": "256X256",
+            "n": 2,
+        },
+        3443116149,
+        "96d07cb133cfba3862311d2cebb38677b9864763b509dc7252e54b8761b3a921",
+    ),
+    (
+        {"prompt": "icon", "background": "transparent", "steps": 12, "guidance": 7.5, "seed": 42},
+        42,
+        "05245d5ed8a36a3c64abc76c5c5b1801bbee9d6bc47d579e4a9a1ea9df74ae25",
+    ),
+    (
+        {
+            "preset": "weapon",
+            "preset_fields": {"weapon_type": "sword", "element": "fire", "rarity": "legendary"},
+        },
+        130546581,
+        "5c26800804abc3b30e960532f9931f5c547a7586de106c0bf1940c2da7f3f987",
+    ),
+    (
+        {
+            "preset": "weapon",
+            "preset_fields": {"weapon_type": "bow", "style": "pixel art"},
+            "seed": 123456789,
+            "negative_prompt": "red",
+        },
+        123456789,
+        "7ade95f3118c2cceeb98cd83f15381ba59109f2a714b75d39afda1a62a3085d3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "seed", "key"), PINNED)
+def test_seeds_and_cache_keys_are_pinned(fields: dict[str, object], seed: int, key: str) -> None:
+    resolved = resolve(**fields)
+    assert (resolved.spec.seed, cache_key("game", resolved)) == (seed, key)
+
+
+def test_the_canonical_form_and_derive_seed_are_pinned() -> None:
+    assert resolve(prompt="  A  Red\tDragon ").canonical == (
+        b'{"background":null,"guidance":5.0,"height":512,"model":"sdxl","n":1,"negative_prompt":"",'
+        b'"preset":null,"preset_fields":{},"prompt":"a red dragon","steps":4,"width":512}'
+    )
+    assert (derive_seed(b""), derive_seed(b'{"a":1}')) == (1798438164, 3867340655)
