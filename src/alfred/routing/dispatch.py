@@ -1,7 +1,9 @@
 """The pipeline's handler: walks the router's plan past capped deployments and open breakers, retrying
 before the first byte.
 
-Each attempt first takes from the deployment's own rpm/tpm caps (one at its cap is skipped), then
+Retries walk the plan (the group's deployments in the strategy's order, then its fallbacks) and, when
+retries are left after the last one, walk it again: ``retries: 2`` is three attempts whatever the
+group's size, a group of one included. Each attempt first takes from the deployment's own rpm/tpm caps (one at its cap is skipped), then
 asks its circuit breaker for a permit (an open breaker is skipped; one past its cooldown gets the
 single half-open probe), reports the outcome to the breaker and to the health tracker, and moves on
 to the next deployment on a retryable failure. A stream's outcome is known only when it ends, so
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from alfred.errors import AlfredError, InvalidRequestError, RateLimitError, ServiceUnavailableError
 from alfred.pipeline.call import Call, Result
@@ -30,6 +32,24 @@ from alfred.routing.catalog import Deployment
 from alfred.routing.health import DeploymentHealth
 from alfred.routing.router import Router
 from alfred.schema import ChatChunk, ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
+
+
+class _Walk:
+    """The plan, walked again while retries are left: a group of one deployment gets its retries too
+    (a timeout or a 503 is often gone on the next try). A pass in which nothing could be tried (every
+    deployment open or at its cap) ends the walk; the dispatcher says ``attempted`` when it tries one."""
+
+    def __init__(self, plan: list[Deployment], passes: int) -> None:
+        self._plan = plan
+        self._passes = passes
+        self.attempted = False
+
+    def __iter__(self) -> Iterator[Deployment]:
+        for _ in range(self._passes):
+            self.attempted = False
+            yield from self._plan
+            if not self.attempted:
+                return
 
 
 class Dispatcher:
@@ -71,7 +91,8 @@ class Dispatcher:
         last: AlfredError | None = None
         tried = 0
         capped: list[float] = []  # seconds until each capped deployment has room
-        for deployment in self._router.plan(call, group):
+        walk = _Walk(self._router.plan(call, group), self._retries + 1)
+        for deployment in walk:
             if tried > self._retries:
                 break
             grant = UNCAPPED
@@ -89,6 +110,7 @@ class Dispatcher:
             if tried:
                 await asyncio.sleep(self._backoff_s * (2 ** (tried - 1)) * (0.5 + self._rng.random()))
             tried += 1
+            walk.attempted = True
             call.attempts = tried
             call.provider = deployment.endpoint.provider
             call.provider_kind = deployment.endpoint.kind
