@@ -14,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from alfred.errors import InsufficientQuotaError
 from alfred.ledger import Ledger, hotpath, hotpath_pg
-from alfred.ledger.trips import CHECKPOINT_EVERY, Fallback, Query, Script, Trips
+from alfred.ledger.group_commit import CHECKPOINT_EVERY, GroupCommit
+from alfred.ledger.trips import Fallback, Query, Script, Trips
 
 from .conftest import Backend
 from .seed import wallet
@@ -28,6 +29,11 @@ INSERT = Query("""
     VALUES (:request_id, :wallet_id, 'direct', 1, 'open', :now, :now)
     RETURNING expires_at
 """)
+
+
+def sqlite_writer(trips: Trips) -> GroupCommit:
+    assert trips.group_commit is not None
+    return trips.group_commit
 
 
 def hold_then(wallet_id: int, then: Exception | None) -> Script[int]:
@@ -140,14 +146,14 @@ async def test_sqlite_checkpoints_the_wal_in_the_background(backend: Backend, le
     for _ in range(CHECKPOINT_EVERY):
         await trips.run(lambda: hold_then(wallet(user), None))
     if backend.name == "postgresql":
-        assert trips.checkpointed is None  # PostgreSQL checkpoints on its own
+        assert trips.group_commit is None  # PostgreSQL commits (and checkpoints) on its own
         return
     for _ in range(200):  # the checkpoint runs beside the writer; give it time on a loaded machine
-        if trips.checkpointed is not None:
+        if sqlite_writer(trips).checkpointed is not None:
             break
         await asyncio.sleep(0.05)
-    assert trips.checkpointed is not None
-    busy, frames, done = trips.checkpointed
+    assert sqlite_writer(trips).checkpointed is not None
+    busy, frames, done = sqlite_writer(trips).checkpointed
     assert busy == 0 and frames > 0 and done == frames
 
 
@@ -173,7 +179,7 @@ async def test_concurrent_scripts_commit_together_and_each_fails_alone(
     # Twelve holds of 10 and one of 1 stayed; the failed scripts left nothing, not even their first UPDATE.
     assert (await ledger.accounts.get(wallet(user))).reserved == 12 * 10 + 1
     if backend.name == "sqlite":
-        assert trips.grouped == len(scripts) and trips.groups < len(scripts)
+        assert sqlite_writer(trips).grouped == len(scripts) and sqlite_writer(trips).groups < len(scripts)
 
 
 async def test_a_caller_cancelled_before_its_group_runs_writes_nothing(
@@ -215,7 +221,7 @@ async def test_sqlite_redoes_a_group_whose_transaction_a_failure_ended(
     )
     assert outcomes[:2] == [10, 20] and isinstance(outcomes[2], RuntimeError) and outcomes[3] == 30
     assert (await ledger.accounts.get(wallet(user))).reserved == 30
-    assert (trips.groups, trips.grouped) == (1, 4)
+    assert (sqlite_writer(trips).groups, sqlite_writer(trips).grouped) == (1, 4)
 
 
 async def test_a_lone_script_waits_off_the_loop_while_another_process_writes(
