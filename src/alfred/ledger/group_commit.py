@@ -86,9 +86,7 @@ class GroupCommit:
         if self._drainer is None and not self._leading:
             led: T = await self._lead(waiting)
             return led
-        self._waiting.append(waiting)
-        if self._drainer is None and not self._leading:
-            self._drainer = loop.create_task(self._drain(), name="alfred-ledger-group-commit")
+        self._waiting.append(waiting)  # the leader, or the drainer running, takes it
         result: T = await waiting.future
         return result
 
@@ -99,14 +97,14 @@ class GroupCommit:
         self._leading = True
         try:
             await asyncio.sleep(0)
-        finally:
+        except BaseException:  # cancelled: whoever queued behind this caller still needs a drainer
             self._leading = False
+            self._wake_drainer()
+            raise
+        self._leading = False
         if self._waiting or self._drainer is not None:
             self._waiting.insert(0, waiting)
-            if self._drainer is None:
-                self._drainer = asyncio.get_running_loop().create_task(
-                    self._drain(), name="alfred-ledger-group-commit"
-                )
+            self._wake_drainer()
             return await waiting.future
         self._leading = True
         try:
@@ -117,11 +115,14 @@ class GroupCommit:
             raise
         finally:
             self._leading = False
-            if self._waiting and self._drainer is None:  # they came while this one committed
-                self._drainer = asyncio.get_running_loop().create_task(
-                    self._drain(), name="alfred-ledger-group-commit"
-                )
+            self._wake_drainer()  # for those who came while this one committed
         return waiting.future.result()
+
+    def _wake_drainer(self) -> None:
+        if self._waiting and self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(
+                self._drain(), name="alfred-ledger-group-commit"
+            )
 
     async def _drain(self) -> None:
         """Group-commit what waits, batch after batch, until nothing does."""

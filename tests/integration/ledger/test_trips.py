@@ -248,3 +248,16 @@ async def test_a_lone_script_waits_off_the_loop_while_another_process_writes(
     finally:
         other.close()
     assert (await ledger.accounts.get(wallet(user))).reserved == 20
+
+
+async def test_a_leader_cancelled_before_it_commits_strands_no_one(backend: Backend, ledger: Ledger) -> None:
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    first = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
+    second = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
+    await asyncio.sleep(0)  # SQLite: the first leads (one turn for others to join), the second joins it
+    first.cancel()
+    assert await asyncio.wait_for(second, 10) == 10
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert (await ledger.accounts.get(wallet(user))).reserved == 10
