@@ -307,18 +307,7 @@ def run_raw_client(url: str, concurrency: int, duration_s: float) -> dict[str, A
     """The aiohttp client in its own process on the load core; its JSON summary."""
     args = [sys.executable, "-m", "bench.chaos_load", "--drive", url, "--concurrency", str(concurrency)]
     args += ["--duration", str(duration_s)]
-    done = subprocess.run(  # noqa: S603
-        pinned(args, LOAD_CORE),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=duration_s + 120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"the aiohttp client failed: {done.stderr[-500:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
+    return measure.client_json(args, duration_s + 120, "the aiohttp client")
 
 
 # -- the run ----------------------------------------------------------------------------------

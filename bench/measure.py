@@ -48,16 +48,21 @@ def stream_sample(fleet: Fleet, target: str, duration_s: float) -> dict[str, Any
     args += [
         arg for k, v in fleet.headers(target) if k == "Authorization" for arg in ("--header", f"{k}:{v}")
     ]
+    return client_json(args, duration_s + 120, "stream client")
+
+
+def client_json(args: list[str], timeout_s: float, what: str) -> dict[str, Any]:
+    """Run a load client on the load core; the JSON document on the last line it prints."""
     done = subprocess.run(  # noqa: S603
         pinned(args, LOAD_CORE),
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=duration_s + 120,
+        timeout=timeout_s,
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"stream client failed: {done.stderr[-500:]}")
+        raise RuntimeError(f"{what} failed: {done.stderr[-500:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
