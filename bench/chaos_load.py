@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shlex
 import shutil
 import socket
 import subprocess
@@ -39,10 +38,9 @@ from typing import Any
 import httpx
 
 from bench import bodies, measure, plan
-from bench.environment import describe
+from bench.environment import command_line, describe, uptime
 from bench.fleet import Fleet
 from bench.servers import LOAD_CORE, ROOT, Server, free_port, pinned, start
-from bench.stack_compare import uptime
 from bench.stats import percentile, spread
 from bench.wrk import Load, WrkResult, lua_script, parse_output
 
@@ -547,9 +545,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "schema": 1,
         "started": started.isoformat(timespec="seconds"),
-        "command": (
-            "python -m bench.chaos_load " + shlex.join(argv if argv is not None else sys.argv[1:])
-        ).strip(),
+        "command": command_line("bench.chaos_load", argv),
         "uptime_start": uptime(),
         "duration_s": args.duration,
         "concurrency": args.concurrency,

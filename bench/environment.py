@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
+import sys
 from importlib import metadata
 from typing import Any
 
@@ -103,3 +105,14 @@ def describe() -> dict[str, Any]:
         },
         "base_dependencies": {"count": len(deps), "names": deps},
     }
+
+
+def command_line(module: str, argv: list[str] | None) -> str:
+    """How a bench script was run, for its results: ``python -m <module> <its arguments>``."""
+    return f"python -m {module} {shlex.join(argv if argv is not None else sys.argv[1:])}".strip()
+
+
+def uptime() -> str:
+    """``uptime``'s line: the machine's load when a run starts and ends."""
+    done = subprocess.run(["uptime"], capture_output=True, text=True, check=False)  # noqa: S607
+    return done.stdout.strip()

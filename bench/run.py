@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import shlex
 import sys
 import tempfile
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bench import bodies, derive, measure, plan
-from bench.environment import describe
+from bench.environment import command_line, describe
 from bench.fleet import FEATURE_CONFIGS, Fleet, start_fleet
 from bench.servers import ROOT
 from bench.targets import Upstreams, start_alfred, start_bare, start_litellm
@@ -199,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "schema": 1,
         "mode": "smoke" if args.smoke else "full",
         "started": started.isoformat(timespec="seconds"),
-        "command": ("python -m bench.run " + shlex.join(argv if argv is not None else sys.argv[1:])).strip(),
+        "command": command_line("bench.run", argv),
         "sizes": dataclasses.asdict(sizes),
         "scenarios": sorted(scenarios),
         **describe(),

@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bench import bodies, measure, plan
-from bench.environment import describe
+from bench.environment import command_line, describe, uptime
 from bench.fleet import Fleet
 from bench.servers import ROOT, SERVER_CORE, free_port, pinned, start
 from bench.stats import spread
@@ -380,11 +380,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def uptime() -> str:
-    done = subprocess.run(["uptime"], capture_output=True, text=True, check=False)  # noqa: S607
-    return done.stdout.strip()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.micro_only:
@@ -394,9 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     result: dict[str, Any] = {
         "schema": 1,
         "started": started.isoformat(timespec="seconds"),
-        "command": (
-            "python -m bench.stack_compare " + shlex.join(argv if argv is not None else sys.argv[1:])
-        ).strip(),
+        "command": command_line("bench.stack_compare", argv),
         "uptime_start": uptime(),
         "duration_s": args.duration,
         "repeat": args.repeat,
