@@ -203,7 +203,7 @@ class Directory:
         if team_id is not None:
             query = query.where(User.team_id == team_id)
         async with self._db.replica() as session:
-            return [_user(u, w) for u, w in (await session.execute(query)).tuples()]
+            return [_user(u, w) for u, w in await session.execute(query)]
 
     async def get_team(self, team_id: int) -> TeamInfo:
         async with self._db.session() as session:
@@ -214,7 +214,7 @@ class Directory:
 
     async def list_teams(self) -> list[TeamInfo]:
         async with self._db.replica() as session:
-            return [_team(t, w) for t, w in (await session.execute(self._teams().order_by(Team.id))).tuples()]
+            return [_team(t, w) for t, w in await session.execute(self._teams().order_by(Team.id))]
 
 
 def _user(row: User, wallet_id: int | None) -> UserInfo:

@@ -9,6 +9,13 @@ batch instead of once per request. Every script's caller resumes only after the 
 writes. A script that finds nothing else waiting (after one turn of the loop for others to join)
 commits at once, on the event loop itself: for a lone request the hop to the driver's thread cost as
 much as its transaction. Every 32 commits a background task checkpoints the WAL.
+
+The group commit writes on a sqlite3 connection of its own, beside the engine's writer pool (the ORM's
+writers): a pool checkout and return cost a lone request some 30 µs through SQLAlchemy's greenlet
+bridge. The two writers in one process then meet at SQLite's write lock, as two processes do. The
+connection never waits for the lock by itself (busy timeout 0), so the inline try on the event loop
+cannot stall it; a group that finds the lock taken waits on the writer thread, retrying like SQLite's
+own busy handler until the configured busy timeout.
 """
 
 from __future__ import annotations
@@ -16,14 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.util import greenlet_spawn
 
 from alfred.ledger.scripts import Script, advance
@@ -39,6 +47,8 @@ log = logging.getLogger("alfred.ledger.group_commit")
 CHECKPOINT_EVERY = 32
 # Scripts in one group commit at most: one transaction must not hold SQLite's write lock for long.
 BATCH_MAX = 128
+# Sleeps between tries for a write lock another writer holds: SQLite's own busy handler's, in seconds.
+BUSY_SLEEPS_S = (0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025)
 
 
 @dataclass(slots=True)
@@ -62,14 +72,21 @@ class GroupCommit:
         self, db: Database, bind_time: Callable[[Any], Any], bind_uuid: Callable[[Any], Any]
     ) -> None:
         self._db = db
+        if db.sqlite is None:
+            raise ValueError("the group commit writes to SQLite files only")
+        self._file = db.sqlite
+        self._busy_timeout_s = db.sqlite.options.busy_timeout_ms / 1000
         self._bind_time = bind_time
         self._bind_uuid = bind_uuid
+        # Opened on first use, closed by ``close``; the thread runs groups (never two at once).
+        self._conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._in_thread: asyncio.Future[list[_Outcome]] | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
         self._waiting: list[_Waiting] = []
         self._drainer: asyncio.Task[None] | None = None
         self._leading = False
-        self._busy_timeout_ms: int | None = None
         # Group commits run and the scripts they carried, for diagnostics and tests.
         self.groups = 0
         self.grouped = 0
@@ -137,25 +154,17 @@ class GroupCommit:
 
     async def _commit_group(self, batch: list[_Waiting], *, inline: bool = False) -> None:
         try:
-            raw = await self._db.writer.raw_connection()
-        except BaseException as exc:
-            _fail(batch, exc)
-            raise
-        driver = raw.driver_connection
-        assert driver is not None
-        try:
+            conn = self._connection()
             scripts = [w.script for w in batch]
-            outcomes = self._run_inline(driver._conn, scripts) if inline else None
+            # Inline only while no group still runs on the thread (one cancelled while it ran).
+            outcomes = self._run_inline(conn, scripts) if inline and self._thread_idle() else None
             if outcomes is None:
-                # aiosqlite's own hand-off: run one callable on the thread that owns the connection.
-                outcomes = await driver._execute(self._run_sqlite_group, driver._conn, scripts)
+                outcomes = await self._on_thread(conn, scripts)
         except BaseException as exc:
             _fail(batch, exc)
             if isinstance(exc, Exception):
                 return
             raise
-        finally:
-            await greenlet_spawn(_give_back, raw, driver)
         self._after_commit()
         self.groups += 1
         self.grouped += len(batch)
@@ -166,6 +175,34 @@ class GroupCommit:
                 waiting.future.set_result(outcome.value)
             else:
                 waiting.future.set_exception(outcome.value)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._file.connect()
+        return self._conn
+
+    def _thread_idle(self) -> bool:
+        return self._in_thread is None or self._in_thread.done()
+
+    async def _on_thread(
+        self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]]
+    ) -> list[_Outcome]:
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="alfred-ledger-writer")
+        loop = asyncio.get_running_loop()
+        self._in_thread = loop.run_in_executor(self._thread, self._run_sqlite_group, conn, scripts)
+        return await self._in_thread
+
+    async def close(self) -> None:
+        """Close the connection once any group still on the thread is done."""
+        if self._in_thread is not None and not self._in_thread.done():
+            await asyncio.wait([self._in_thread])
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     def _after_commit(self) -> None:
         self._commits += 1
@@ -194,23 +231,33 @@ class GroupCommit:
         self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]]
     ) -> list[_Outcome] | None:
         """Run a lone caller's script right here on the event loop, or None when SQLite's write lock is
-        taken (another process is writing): then it waits on the connection's thread instead.
+        taken (another writer is writing): then it waits on the writer thread instead.
 
-        When nothing else is waiting, the hop to the connection's thread and back (and the loop's wake-up
-        from it) cost about as much as the transaction itself, some 100 µs of its latency; the loop has
+        When nothing else is waiting, the hop to a thread and back (and the loop's wake-up from it)
+        cost about as much as the transaction itself, some 100 µs of its latency; the loop has
         nothing else to do meanwhile. With the write lock held, no statement of a request-path script
         waits on anything but the disk. A group (requests waiting) still runs on the thread, so that
         the loop keeps serving while it commits."""
-        if self._busy_timeout_ms is None:
-            self._busy_timeout_ms = int(conn.execute("PRAGMA busy_timeout").fetchone()[0])
-        conn.execute("PRAGMA busy_timeout = 0")
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # locked by another process, most likely: wait off the loop
+            conn.execute("BEGIN IMMEDIATE")  # the connection's busy timeout is 0: this never waits
+        except sqlite3.OperationalError:  # locked by another writer, most likely: wait off the loop
             return None
-        finally:
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
         return self._run_sqlite_group(conn, scripts, begun=True)
+
+    def _begin_waiting(self, conn: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE`` on the writer thread, retrying while another writer holds the lock, as
+        SQLite's busy handler would, until the busy timeout; then the last error is raised."""
+        deadline = time.monotonic() + self._busy_timeout_s
+        tries = 0
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(BUSY_SLEEPS_S[min(tries, len(BUSY_SLEEPS_S) - 1)])
+            tries += 1
 
     def _run_sqlite_group(
         self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]], *, begun: bool = False
@@ -222,8 +269,8 @@ class GroupCommit:
         todo = list(range(len(scripts)))
         while todo:
             try:
-                if not begun:
-                    conn.execute("BEGIN IMMEDIATE")
+                if not begun:  # on the writer thread: waits for the lock
+                    self._begin_waiting(conn)
                 begun = False  # a redo begins its own
             except sqlite3.Error as exc:
                 error = DBAPIError.instance("BEGIN IMMEDIATE", {}, exc, sqlite3.Error)
@@ -296,10 +343,11 @@ class GroupCommit:
         return value
 
 
-def _give_back(raw: PoolProxiedConnection, _driver: Any) -> None:
-    """Return the connection to the pool (the pool's reset hook rolls back a transaction left open,
-    ``alfred.state.db``)."""
-    raw.close()
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "locked" in str(exc)
 
 
 def _fail(batch: list[_Waiting], exc: BaseException) -> None:

@@ -12,9 +12,9 @@ parameters) and is sent back each statement's rows, and a driver runs it:
 - PostgreSQL: each step is one asyncpg round trip inside one transaction (read committed, like
   ``Database.transaction()``: the conditional UPDATEs re-check their guard on the locked row).
 
-The connection is checked out of the writer pool either way, so these transactions queue with every
-other writer in the process exactly as ``Database.transaction()`` ones do (SQLite's writer pool holds one
-connection). A script that raises rolls everything back; ``Fallback`` is how a script says "not on the
+On PostgreSQL the connection is checked out of the writer pool; on SQLite the group commit writes on
+a connection of its own and meets the pool's writer (the ORM's transactions) at SQLite's write lock,
+as another process would. A script that raises rolls everything back; ``Fallback`` is how a script says "not on the
 fast path: roll back and let the caller take the general one". Database errors surface as SQLAlchemy's
 (``IntegrityError`` for a duplicate key, ``OperationalError``…) on both backends, as through the ORM.
 """
@@ -52,6 +52,11 @@ class Trips:
         bind_time = _processor(UtcDateTime(), dialect, bind=True)
         bind_uuid = _processor(Uuid(), dialect, bind=True)
         self.group_commit = GroupCommit(db, bind_time, bind_uuid) if self.dialect == "sqlite" else None
+
+    async def close(self) -> None:
+        """Close the group commit's own connection (SQLite); the engines are the database's to close."""
+        if self.group_commit is not None:
+            await self.group_commit.close()
 
     def time(self, value: Any) -> datetime:
         """A timestamp column read back through a script, as an aware UTC datetime."""

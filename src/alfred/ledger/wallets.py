@@ -112,9 +112,11 @@ class Wallets:
         )  # fmt: skip
 
     async def close(self) -> None:
-        """Return this process's leases (their unused credit goes back to the wallets)."""
+        """Return this process's leases (their unused credit goes back to the wallets), then close
+        the request path's writer."""
         if self.leases is not None:
             await self.leases.close()
+        await self._trips.close()
 
     async def find_hold(self, request_id: str) -> Hold | None:
         async with self._db.session() as session:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,13 +41,42 @@ MIGRATIONS = "alfred:migrations"
 _MIGRATION_LOCK = 0x616C66726564  # "alfred": an arbitrary constant every migrating process agrees on
 
 
+@dataclass(frozen=True, slots=True)
+class SqliteFile:
+    """Where a SQLite database lives and how its connections are set up, for a connection of one's own
+    beside the pools (the ledger's group commit, ``alfred.ledger.group_commit``)."""
+
+    path: Path
+    options: DatabaseOptions
+
+    def connect(self) -> sqlite3.Connection:
+        """A plain sqlite3 connection set up like the pools' (WAL, synchronous, foreign keys) but that
+        never waits for the write lock (busy timeout 0): its owner decides how to wait. It may be
+        used from any one thread at a time; transactions are begun explicitly."""
+        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
+        try:
+            for pragma in _sqlite_pragmas(self.options, busy_timeout_ms=0):
+                conn.execute(pragma)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+
 class Database:
     """The engines and session factories: ``transaction()`` to write, ``session()``/``replica()`` to read."""
 
     def __init__(
-        self, writer: AsyncEngine, reader: AsyncEngine | None = None, replica: AsyncEngine | None = None
+        self,
+        writer: AsyncEngine,
+        reader: AsyncEngine | None = None,
+        replica: AsyncEngine | None = None,
+        *,
+        sqlite: SqliteFile | None = None,
     ):
         self.writer = writer
+        # SQLite only: the file, for connections outside the pools.
+        self.sqlite = sqlite
         self.reader = reader or writer
         self.replica_engine = replica or self.reader
         self._write_sessions = async_sessionmaker(writer, expire_on_commit=False, autoflush=False)
@@ -74,7 +105,7 @@ class Database:
                     raise ValueError("replica_url: a SQLite database takes a SQLite replica")
                 _sqlite_file(replica_parsed)
                 replica = _sqlite_engine(replica_parsed, opts, pool_size=opts.pool_size, begin="BEGIN")
-            return cls(writer, reader, replica)
+            return cls(writer, reader, replica, sqlite=SqliteFile(path, opts))
         writer = _server_engine(parsed, opts)
         replica = _server_engine(make_url(replica_url), opts) if replica_url else None
         return cls(writer, replica=replica)
@@ -127,12 +158,7 @@ def _sqlite_engine(url: URL, opts: DatabaseOptions, *, pool_size: int, begin: st
         # connection's thread per transaction. ``_on_reset`` does it only when one is still open.
         pool_reset_on_return=None,
     )
-    pragmas = (
-        "PRAGMA journal_mode=WAL",
-        f"PRAGMA busy_timeout={int(opts.busy_timeout_ms)}",
-        f"PRAGMA synchronous={opts.sqlite_synchronous}",
-        "PRAGMA foreign_keys=ON",
-    )
+    pragmas = _sqlite_pragmas(opts, busy_timeout_ms=opts.busy_timeout_ms)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -160,6 +186,15 @@ def _sqlite_engine(url: URL, opts: DatabaseOptions, *, pool_size: int, begin: st
             dbapi_connection.rollback()
 
     return engine
+
+
+def _sqlite_pragmas(opts: DatabaseOptions, *, busy_timeout_ms: int) -> tuple[str, ...]:
+    return (
+        "PRAGMA journal_mode=WAL",
+        f"PRAGMA busy_timeout={int(busy_timeout_ms)}",
+        f"PRAGMA synchronous={opts.sqlite_synchronous}",
+        "PRAGMA foreign_keys=ON",
+    )
 
 
 def _server_engine(url: URL, opts: DatabaseOptions) -> AsyncEngine:
