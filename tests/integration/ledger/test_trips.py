@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 import pytest
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from alfred.errors import InsufficientQuotaError
 from alfred.ledger import Ledger, hotpath, hotpath_pg
@@ -261,3 +262,57 @@ async def test_a_leader_cancelled_before_it_commits_strands_no_one(backend: Back
     with pytest.raises(asyncio.CancelledError):
         await first
     assert (await ledger.accounts.get(wallet(user))).reserved == 10
+
+
+async def test_the_group_commit_and_the_orms_writer_take_turns_at_sqlites_lock(
+    backend: Backend, ledger: Ledger
+) -> None:
+    """On SQLite the group commit writes on a connection of its own: an ORM transaction in the same
+    process holding the write lock makes its scripts wait (off the loop), not fail, and the reverse."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL's writers share one pool")
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    try:
+        async with ledger.db.transaction() as session:  # BEGIN IMMEDIATE on the pool's writer
+            await session.execute(
+                text("UPDATE wallets SET reserved = reserved + 1 WHERE id = :id"), {"id": wallet(user)}
+            )
+            blocked = asyncio.create_task(trips.run(lambda: hold_then(wallet(user), None)))
+            await asyncio.sleep(0.1)
+            assert not blocked.done()  # waiting for the lock the ORM's transaction holds
+        assert await asyncio.wait_for(blocked, 10) == 11  # it saw the ORM's committed write
+
+        # Both at once: each commits, in some order, nothing lost.
+        async def orm_hold() -> None:
+            async with ledger.db.transaction() as session:
+                await session.execute(
+                    text("UPDATE wallets SET reserved = reserved + 100 WHERE id = :id"), {"id": wallet(user)}
+                )
+
+        await asyncio.gather(
+            *(trips.run(lambda: hold_then(wallet(user), None)) for _ in range(20)), orm_hold()
+        )
+        assert (await ledger.accounts.get(wallet(user))).reserved == 11 + 20 * 10 + 100
+    finally:
+        await trips.close()
+
+
+async def test_a_group_gives_up_on_a_lock_held_past_the_busy_timeout(
+    backend: Backend, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL waits on row locks, not SQLite's busy timeout")
+    user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
+    trips = Trips(ledger.db)
+    monkeypatch.setattr(sqlite_writer(trips), "_busy_timeout_s", 0.2)
+    other = sqlite3.connect(ledger.db.writer.url.database or "", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(OperationalError, match="locked"):
+            await asyncio.wait_for(trips.run(lambda: hold_then(wallet(user), None)), 10)
+        other.execute("ROLLBACK")
+        assert await trips.run(lambda: hold_then(wallet(user), None)) == 10  # and goes on once it is free
+    finally:
+        other.close()
+        await trips.close()
