@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import greenlet_spawn
 
-from alfred.ledger.scripts import Script, advance
+from alfred.ledger.scripts import Script
 from alfred.state.db import Database
 
 T = TypeVar("T")
@@ -47,6 +47,8 @@ log = logging.getLogger("alfred.ledger.group_commit")
 CHECKPOINT_EVERY = 32
 # Scripts in one group commit at most: one transaction must not hold SQLite's write lock for long.
 BATCH_MAX = 128
+# Parameter types sqlite3 takes as they are (anything else may need the column type's conversion).
+_PLAIN = frozenset({int, str, float, bytes, bool, type(None)})
 # Sleeps between tries for a write lock another writer holds: SQLite's own busy handler's, in seconds.
 BUSY_SLEEPS_S = (0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025)
 
@@ -321,25 +323,34 @@ class GroupCommit:
         """Run one script's statements (inside a transaction the caller opened); its result."""
         sql = ""
         params: dict[str, Any] = {}
+        bound: dict[Any, Any] = {}  # the script's timestamps and ids, each converted once
         try:
-            step, value = advance(script, None)
-            while step is not None:
-                sql = step.query.sqlite
-                params = {k: self._sqlite_value(step.params[k]) for k in step.query.names}
-                rows = conn.execute(sql, params).fetchall()
-                step, value = advance(script, rows)
-            return value
+            try:
+                step = script.send(None)  # type: ignore[arg-type]
+                while True:
+                    sql = step.query.sqlite
+                    # sqlite3 takes what the statement names from the mapping and ignores the rest.
+                    params = {
+                        k: v if type(v) in _PLAIN else self._sqlite_value(v, bound)
+                        for k, v in step.params.items()
+                    }
+                    step = script.send(conn.execute(sql, params).fetchall())
+            except StopIteration as done:
+                result: T = done.value
+                return result
         except sqlite3.Error as exc:
             # The same exception classes as through SQLAlchemy (IntegrityError, OperationalError…).
             raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
         finally:
             script.close()
 
-    def _sqlite_value(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return self._bind_time(value)
-        if isinstance(value, uuid.UUID):
-            return self._bind_uuid(value)
+    def _sqlite_value(self, value: Any, bound: dict[Any, Any]) -> Any:
+        if isinstance(value, datetime | uuid.UUID):
+            converted = bound.get(value)
+            if converted is None:
+                bind = self._bind_time if isinstance(value, datetime) else self._bind_uuid
+                converted = bound[value] = bind(value)
+            return converted
         return value
 
 
