@@ -98,10 +98,14 @@ async def expire_due(session: AsyncSession, now: datetime, limit: int) -> Sequen
 
 
 async def settled_before(session: AsyncSession, request_id: str) -> Charge:
-    """The first settle's outcome, for a repeated settle; an error if the reservation ended otherwise."""
+    """The first settle's outcome, for a repeated settle; an error if the reservation ended otherwise.
+    A request charged through a credit lease has no reservation row: its charge is the answer."""
     row = (await session.execute(select(Reservation).where(Reservation.request_id == request_id))).scalar()
     if row is None:
-        raise NotFoundError(f"no reservation for request {request_id}", code="reservation_not_found")
+        leased = await _charge_of(session, request_id)
+        if leased is None or leased.wallet_id is None:
+            raise NotFoundError(f"no reservation for request {request_id}", code="reservation_not_found")
+        return Charge(request_id, leased.wallet_id, leased.amount, leased.amount, leased.id, replayed=True)
     if row.state != "settled":
         raise InvalidRequestError(
             f"the reservation for request {request_id} was {row.state}, not settled",
@@ -113,14 +117,14 @@ async def settled_before(session: AsyncSession, request_id: str) -> Charge:
 
 async def charged_before(session: AsyncSession, request_id: str) -> Charge:
     """The charge a request already has, for a repeated direct charge."""
-    row = (
-        await session.execute(
-            select(LedgerTransaction).where(
-                LedgerTransaction.request_id == request_id,
-                LedgerTransaction.type.in_(("charge", "cache_hit")),
-            )
-        )
-    ).scalar()
+    row = await _charge_of(session, request_id)
     if row is None or row.wallet_id is None:
         raise InvalidRequestError(f"request {request_id} could not be charged", code="charge_conflict")
     return Charge(request_id, row.wallet_id, row.amount, row.amount, row.id, replayed=True)
+
+
+async def _charge_of(session: AsyncSession, request_id: str) -> LedgerTransaction | None:
+    query = select(LedgerTransaction).where(
+        LedgerTransaction.request_id == request_id, LedgerTransaction.type.in_(("charge", "cache_hit"))
+    )
+    return (await session.execute(query)).scalar()

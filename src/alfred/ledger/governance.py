@@ -115,7 +115,7 @@ class Governance:
             # The common case, personal wallet pays, in one trip; the cascade and audited soft-limit
             # crossings run through ``attempt``.
             return await self._wallets.hold_personal_fast(
-                user_id, request_id, amount, key_id=key_id, model=model, ttl=ttl
+                user_id, request_id, amount, key_id=key_id, model=model, ttl=ttl, check_charged=not fresh_id
             )
 
         try:

@@ -73,12 +73,27 @@ KEY_SPENT = Query(
 )
 USER_TOKENS = Query("UPDATE users SET used_tokens = used_tokens + :tokens WHERE id = :user_id")
 TEAM_USED = Query("UPDATE teams SET used_pool = used_pool + :charged WHERE id = :team_id")
+# A request charged through a credit lease has a transaction but no reservation row: a client's
+# retry of its id must find it here, before it is held (and served) again.
+CHARGED = Query("""
+    SELECT wallet_id, amount FROM ledger_transactions
+    WHERE request_id = :request_id AND type IN ('charge', 'cache_hit')
+""")
 RELEASE = Query("""
     UPDATE reservations SET state = 'released', closed_at = :now WHERE request_id = :request_id AND state = 'open'
     RETURNING wallet_id, amount, source, expires_at, user_id, key_id, charged
 """)
 UNHOLD_WALLET = Query("UPDATE wallets SET reserved = reserved - :amount WHERE id = :wallet_id")
 UNHOLD_KEY = Query("UPDATE api_keys SET reserved = reserved - :amount WHERE id = :key_id")
+
+
+class ChargedBefore(Exception):
+    """This request id already has its charge (on ``wallet_id``, ``amount``): the script rolls back."""
+
+    def __init__(self, wallet_id: int, amount: int) -> None:
+        super().__init__(f"charged before: {amount} on wallet {wallet_id}")
+        self.wallet_id = wallet_id
+        self.amount = amount
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +107,16 @@ class PersonalHold:
 
 def hold_personal(
     dialect: str, user_id: int, request_id: str, amount: int, key_id: int | None, model: str | None,
-    now: datetime, expires_at: datetime,
+    now: datetime, expires_at: datetime, *, check_charged: bool = False,
 ) -> Script[PersonalHold]:  # fmt: skip
     """Hold on the user's personal wallet (and the key's budget). ``Fallback`` when the wallet cannot
     cover it, or when this hold is the one that crosses the wallet's soft limit (that needs an audit
-    row, which the ORM path writes in the same transaction)."""
+    row, which the ORM path writes in the same transaction). With ``check_charged`` (an id a client
+    sent), ``ChargedBefore`` when this request id was already charged."""
+    if check_charged:
+        charged = yield CHARGED(request_id=request_id)
+        if charged:
+            raise ChargedBefore(int(charged[0][0]), int(charged[0][1]))
     if dialect == "postgresql":
         rows = yield hotpath_pg.HOLD_PERSONAL(
             amount=amount, user_id=user_id, request_id=request_id, key_id=key_id, model=model, now=now,

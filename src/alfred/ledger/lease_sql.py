@@ -61,13 +61,6 @@ RETURN = Query("""
     RETURNING wallet_id, amount
 """)
 UNHOLD = Query("UPDATE wallets SET reserved = reserved - :amount WHERE id = :wallet_id")
-INSERT_SETTLED = Query("""
-    INSERT INTO reservations
-        (request_id, wallet_id, user_id, key_id, source, amount, state, model, charged, transaction_id,
-         created_at, expires_at, closed_at)
-    VALUES (:request_id, :wallet_id, :user_id, :key_id, 'personal', :amount, 'settled', :model, :charged,
-            :tx_id, :now, :expires_at, :now)
-""")
 KEY_SPENT = Query("UPDATE api_keys SET spent = spent + :charged WHERE id = :key_id")
 
 # PostgreSQL: the common settle (the wallet pays the whole cost) in one statement, one round trip
@@ -89,15 +82,6 @@ SETTLE_PG = Query("""
         WHERE wallets.id = CAST(:wallet_id AS INTEGER)
           AND wallets.balance - wallets.reserved + h.held - CAST(:cost AS BIGINT) >= wallets.hard_limit
         RETURNING wallets.balance
-    ), r AS (
-        INSERT INTO reservations
-            (request_id, wallet_id, user_id, key_id, source, amount, state, model, charged, transaction_id,
-             created_at, expires_at, closed_at)
-        SELECT CAST(:request_id AS VARCHAR), CAST(:wallet_id AS INTEGER), CAST(:user_id AS INTEGER),
-               CAST(:key_id AS INTEGER), 'personal', CAST(:held AS BIGINT), 'settled', CAST(:model AS VARCHAR),
-               CAST(:cost AS BIGINT), CAST(:tx_id AS UUID), CAST(:now AS TIMESTAMPTZ),
-               CAST(:expires_at AS TIMESTAMPTZ), CAST(:now AS TIMESTAMPTZ)
-        FROM w
     ), t AS (
         INSERT INTO ledger_transactions
             (id, type, amount, wallet_id, user_id, key_id, request_id, model, provider, prompt_tokens,
@@ -191,15 +175,15 @@ class LeasedSettle:
     wallet_id: int
     user_id: int
     key_id: int | None
-    held: int  # the request's own hold
-    part: int  # how much of the lease the charge uses: min(cost, held + extra taken from the lease)
-    expires_at: datetime
+    part: int  # how much of the lease the charge uses: min(the cost, its hold + extra taken from the lease)
 
 
 def settle(trips: Trips, s: LeasedSettle) -> Script[tuple[Charge, bool]]:
-    """One transaction: shrink the lease by ``part``, debit the wallet (balance and reserved), record
-    the request's reservation already settled (a second settle of this request id fails on the unique
-    index and rolls everything back), write the charge and count usage. Returns the charge and whether
+    """One transaction: shrink the lease by ``part``, debit the wallet (balance and reserved), write the
+    charge (a second charge of this request id fails on the transactions' unique index and rolls
+    everything back) and count usage. No reservation row is written for the request: its id was made
+    by the gateway, so no client can have sent it before, and a client that sends it afterwards finds
+    the charge (``hotpath.CHARGED``). Returns the charge and whether
     the lease was still open (if not, it expired and was reconciled: the charge is taken from the
     balance alone, capped at the hard limit, as a settle after expiry is on the per-request path)."""
     req = s.request
@@ -207,8 +191,8 @@ def settle(trips: Trips, s: LeasedSettle) -> Script[tuple[Charge, bool]]:
     if trips.dialect == "postgresql":
         ((live, balance),) = yield SETTLE_PG(
             part=s.part, lease_id=s.lease_id, cost=req.cost, wallet_id=s.wallet_id, request_id=req.request_id,
-            user_id=s.user_id, key_id=s.key_id, held=s.held, model=req.model, tx_id=req.tx_id, now=req.now,
-            expires_at=s.expires_at, type=req.kind, provider=req.provider, prompt_tokens=req.prompt_tokens,
+            user_id=s.user_id, key_id=s.key_id, model=req.model, tx_id=req.tx_id, now=req.now,
+            type=req.kind, provider=req.provider, prompt_tokens=req.prompt_tokens,
             completion_tokens=req.completion_tokens, tokens=req.prompt_tokens + req.completion_tokens,
         )  # fmt: skip
         if balance is not None:
@@ -223,10 +207,6 @@ def settle(trips: Trips, s: LeasedSettle) -> Script[tuple[Charge, bool]]:
         charged = max(0, min(req.cost, balance - reserved + part - hard_limit))
         rows = yield hotpath.TAKE_ALL(cost=charged, held=part, wallet_id=s.wallet_id)
     balance = rows[0][0]
-    yield INSERT_SETTLED(
-        request_id=req.request_id, wallet_id=s.wallet_id, user_id=s.user_id, key_id=s.key_id, amount=s.held,
-        model=req.model, charged=charged, tx_id=req.tx_id, now=req.now, expires_at=s.expires_at,
-    )  # fmt: skip
     yield hotpath.INSERT_TRANSACTION(
         tx_id=req.tx_id, type=req.kind, amount=charged, wallet_id=s.wallet_id, user_id=s.user_id,
         key_id=s.key_id, request_id=req.request_id, model=req.model, provider=req.provider,

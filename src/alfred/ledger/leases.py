@@ -13,9 +13,10 @@ and leases together never exceed what the wallet can spend, across processes. Th
   unusual go to the per-request path too (``hold`` returns None). A lease that
   runs short grows by another block; when the wallet cannot give one, the lease's free credit goes back
   and the request takes the exact per-request hold, so refusals at the hard limit stay exact;
-- settle is one transaction (``lease_sql.settle``): the lease shrinks by the cost, the wallet pays it,
-  and the request's reservation row is written already settled; what the hold did not use returns to
-  the lease in memory;
+- settle is one transaction (``lease_sql.settle``): the lease shrinks by the cost, the wallet pays it
+  and the charge is written (its transaction's unique request id is the request's only row: a client
+  that later sends that id finds it, ``hotpath.CHARGED``); what the hold did not use returns to the
+  lease in memory;
 - release is memory only.
 
 A keeper task renews each lease in use every ``ttl_s / 3`` and returns a lease left idle that long, or
@@ -166,9 +167,8 @@ class LeaseBook:
         lease.held -= hold.amount
         lease.settling += hold.amount + extra
         s = lease_sql.LeasedSettle(
-            request, lease.request_id, lease.wallet_id, hold.user_id, hold.key_id, hold.amount, part,
-            lease.expires_at,
-        )  # fmt: skip
+            request, lease.request_id, lease.wallet_id, hold.user_id, hold.key_id, part
+        )
         try:
             charge, live = await self.trips.run(lambda: lease_sql.settle(self.trips, s))
         except IntegrityError:  # rolled back: charged before, elsewhere; the credit is the lease's again

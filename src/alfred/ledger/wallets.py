@@ -272,16 +272,26 @@ class Wallets:
         key_id: int | None = None,
         model: str | None = None,
         ttl: timedelta | None = None,
+        check_charged: bool = False,
     ) -> Hold:
         """``try_hold_personal`` and ``hold_key`` in one trip to the database (``alfred.ledger.trips``);
-        raises ``Fallback`` for anything the general path must decide."""
+        raises ``Fallback`` for anything the general path must decide. With ``check_charged`` (a
+        request id a client sent) a request id charged before (through a credit lease, which writes no
+        reservation row) comes back as its settled hold, ``replayed``."""
         now = self._clock()
         expires_at = now + (ttl or self._ttl)
-        held = await self._trips.run(
-            lambda: hotpath.hold_personal(
-                self._trips.dialect, user_id, request_id, amount, key_id, model, now, expires_at
-            )
-        )
+        try:
+            held = await self._trips.run(
+                lambda: hotpath.hold_personal(
+                    self._trips.dialect, user_id, request_id, amount, key_id, model, now, expires_at,
+                    check_charged=check_charged,
+                )
+            )  # fmt: skip
+        except hotpath.ChargedBefore as charged:
+            return Hold(
+                request_id, charged.wallet_id, charged.amount, "settled", "personal", now, user_id, key_id,
+                charged.amount, replayed=True,
+            )  # fmt: skip
         warning = held.soft_limit is not None and held.left < held.soft_limit
         return Hold(
             request_id, held.wallet_id, amount, "open", "personal", expires_at, user_id, key_id,

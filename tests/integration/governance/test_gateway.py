@@ -134,10 +134,11 @@ async def test_a_stream_is_charged_at_its_end(base_url: str, books: Books, upstr
     text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text.split() == [f"w{i}" for i in range(6)]
 
-    async def settled() -> bool:
-        return set((await books.reservations(frank.user.id)).values()) == {"settled"}
+    async def settled() -> bool:  # the charge and the settled hold are one transaction
+        return len(await books.charges(frank.wallet_id)) == 1
 
-    await until(settled, what="the stream's reservation is settled")
+    await until(settled, what="the stream is charged")
+    assert "open" not in (await books.reservations(frank.user.id)).values()
     assert await books.wallet_at_rest(frank.wallet_id) == (CREDIT - 6 * TOKEN_PRICE, 0)
 
 
@@ -153,9 +154,10 @@ async def test_a_client_that_leaves_a_stream_pays_for_what_was_generated(
     stream.close()  # the client goes away
 
     async def settled() -> bool:
-        return set((await books.reservations(grace.user.id)).values()) == {"settled"}
+        return len(await books.charges(grace.wallet_id)) == 1
 
-    await until(settled, what="the abandoned stream's reservation is settled")
+    await until(settled, what="the abandoned stream is charged")
+    assert "open" not in (await books.reservations(grace.user.id)).values()
     balance, reserved = await books.wallet_at_rest(grace.wallet_id)
     charged = CREDIT - balance
     assert reserved == 0

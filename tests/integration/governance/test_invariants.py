@@ -185,7 +185,7 @@ async def test_a_killed_gateway_leaks_no_reservation_and_loses_no_charge(
     expired = sorted(k for k, v in states.items() if v == "expired")
     charges = await books.charges(kim.wallet_id)
     if leases:  # the load held on the victim's lease, which expired: no rows of their own
-        assert expired == [] and set(states.values()) == {"settled"} and len(states) == 6
+        assert states == {}  # leased requests write their charge, no reservation row of their own
         victim_leases = {
             k: v for k, v in (await books.leases(kim.wallet_id)).items() if f"-{victim.pid}-" in k
         }
