@@ -23,18 +23,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.util import greenlet_spawn
 
 from alfred.ledger.scripts import Script
+from alfred.ledger.sqlite_group import Outcome, SqliteGroupRunner
 from alfred.state.db import Database
 
 T = TypeVar("T")
@@ -47,10 +44,6 @@ log = logging.getLogger("alfred.ledger.group_commit")
 CHECKPOINT_EVERY = 32
 # Scripts in one group commit at most: one transaction must not hold SQLite's write lock for long.
 BATCH_MAX = 128
-# Parameter types sqlite3 takes as they are (anything else may need the column type's conversion).
-_PLAIN = frozenset({int, str, float, bytes, bool, type(None)})
-# Sleeps between tries for a write lock another writer holds: SQLite's own busy handler's, in seconds.
-BUSY_SLEEPS_S = (0.001, 0.002, 0.005, 0.010, 0.015, 0.020, 0.025)
 
 
 @dataclass(slots=True)
@@ -59,12 +52,6 @@ class _Waiting:
 
     script: Callable[[], Script[Any]]
     future: asyncio.Future[Any]
-
-
-@dataclass(slots=True)
-class _Outcome:
-    ok: bool
-    value: Any
 
 
 class GroupCommit:
@@ -77,13 +64,11 @@ class GroupCommit:
         if db.sqlite is None:
             raise ValueError("the group commit writes to SQLite files only")
         self._file = db.sqlite
-        self._busy_timeout_s = db.sqlite.options.busy_timeout_ms / 1000
-        self._bind_time = bind_time
-        self._bind_uuid = bind_uuid
+        self._runner = SqliteGroupRunner(bind_time, bind_uuid, db.sqlite.options.busy_timeout_ms / 1000)
         # Opened on first use, closed by ``close``; the thread runs groups (never two at once).
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
-        self._in_thread: asyncio.Future[list[_Outcome]] | None = None
+        self._in_thread: asyncio.Future[list[Outcome]] | None = None
         self._commits = 0
         self._checkpoint: asyncio.Task[None] | None = None
         self._waiting: list[_Waiting] = []
@@ -188,11 +173,11 @@ class GroupCommit:
 
     async def _on_thread(
         self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]]
-    ) -> list[_Outcome]:
+    ) -> list[Outcome]:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="alfred-ledger-writer")
         loop = asyncio.get_running_loop()
-        self._in_thread = loop.run_in_executor(self._thread, self._run_sqlite_group, conn, scripts)
+        self._in_thread = loop.run_in_executor(self._thread, self._runner.run, conn, scripts)
         return await self._in_thread
 
     async def close(self) -> None:
@@ -231,7 +216,7 @@ class GroupCommit:
 
     def _run_inline(
         self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]]
-    ) -> list[_Outcome] | None:
+    ) -> list[Outcome] | None:
         """Run a lone caller's script right here on the event loop, or None when SQLite's write lock is
         taken (another writer is writing): then it waits on the writer thread instead.
 
@@ -244,121 +229,7 @@ class GroupCommit:
             conn.execute("BEGIN IMMEDIATE")  # the connection's busy timeout is 0: this never waits
         except sqlite3.OperationalError:  # locked by another writer, most likely: wait off the loop
             return None
-        return self._run_sqlite_group(conn, scripts, begun=True)
-
-    def _begin_waiting(self, conn: sqlite3.Connection) -> None:
-        """``BEGIN IMMEDIATE`` on the writer thread, retrying while another writer holds the lock, as
-        SQLite's busy handler would, until the busy timeout; then the last error is raised."""
-        deadline = time.monotonic() + self._busy_timeout_s
-        tries = 0
-        while True:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if not _busy(exc) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(BUSY_SLEEPS_S[min(tries, len(BUSY_SLEEPS_S) - 1)])
-            tries += 1
-
-    def _run_sqlite_group(
-        self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]], *, begun: bool = False
-    ) -> list[_Outcome]:
-        """Run ``scripts`` in one transaction, each in a savepoint; one outcome per script. If a failing
-        statement made SQLite roll the whole transaction back (it does on some errors: a full disk,
-        an interrupt), the scripts that had succeeded in it are run again in a new one."""
-        outcomes: list[_Outcome | None] = [None] * len(scripts)
-        todo = list(range(len(scripts)))
-        while todo:
-            try:
-                if not begun:  # on the writer thread: waits for the lock
-                    self._begin_waiting(conn)
-                begun = False  # a redo begins its own
-            except sqlite3.Error as exc:
-                error = DBAPIError.instance("BEGIN IMMEDIATE", {}, exc, sqlite3.Error)
-                for i in todo:
-                    outcomes[i] = _Outcome(False, error)
-                break
-            single = len(todo) == 1
-            succeeded: list[int] = []
-            redo: list[int] = []
-            for n, i in enumerate(todo):
-                if not single:
-                    conn.execute("SAVEPOINT trip")
-                try:
-                    value = self._steps(conn, scripts[i]())
-                except Exception as exc:
-                    outcomes[i] = _Outcome(False, exc)
-                    if not conn.in_transaction:  # SQLite ended the whole transaction
-                        redo = succeeded + todo[n + 1 :]
-                        break
-                    if single:  # nothing else in this transaction: roll all of it back
-                        conn.execute("ROLLBACK")
-                        break
-                    conn.execute("ROLLBACK TO trip")
-                    conn.execute("RELEASE trip")
-                    continue
-                if not single:
-                    conn.execute("RELEASE trip")
-                outcomes[i] = _Outcome(True, value)
-                succeeded.append(i)
-            if redo:
-                todo = redo
-                continue
-            if not conn.in_transaction:  # a lone script failed and was rolled back
-                break
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                error = DBAPIError.instance("COMMIT", {}, exc, sqlite3.Error)
-                for i in succeeded:
-                    outcomes[i] = _Outcome(False, error)
-            break
-        assert all(o is not None for o in outcomes)
-        return outcomes  # type: ignore[return-value]
-
-    def _steps(self, conn: sqlite3.Connection, script: Script[T]) -> T:
-        """Run one script's statements (inside a transaction the caller opened); its result."""
-        sql = ""
-        params: dict[str, Any] = {}
-        bound: dict[Any, Any] = {}  # the script's timestamps and ids, each converted once
-        try:
-            try:
-                step = script.send(None)  # type: ignore[arg-type]
-                while True:
-                    sql = step.query.sqlite
-                    # sqlite3 takes what the statement names from the mapping and ignores the rest.
-                    params = {
-                        k: v if type(v) in _PLAIN else self._sqlite_value(v, bound)
-                        for k, v in step.params.items()
-                    }
-                    step = script.send(conn.execute(sql, params).fetchall())
-            except StopIteration as done:
-                result: T = done.value
-                return result
-        except sqlite3.Error as exc:
-            # The same exception classes as through SQLAlchemy (IntegrityError, OperationalError…).
-            raise DBAPIError.instance(sql, params, exc, sqlite3.Error) from exc
-        finally:
-            script.close()
-
-    def _sqlite_value(self, value: Any, bound: dict[Any, Any]) -> Any:
-        if isinstance(value, datetime | uuid.UUID):
-            converted = bound.get(value)
-            if converted is None:
-                bind = self._bind_time if isinstance(value, datetime) else self._bind_uuid
-                converted = bound[value] = bind(value)
-            return converted
-        return value
-
-
-def _busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
-    return "locked" in str(exc)
+        return self._runner.run(conn, scripts, begun=True)
 
 
 def _fail(batch: list[_Waiting], exc: BaseException) -> None:

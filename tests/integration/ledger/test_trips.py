@@ -17,6 +17,7 @@ from alfred.errors import InsufficientQuotaError
 from alfred.ledger import Ledger, hotpath, hotpath_pg
 from alfred.ledger.group_commit import CHECKPOINT_EVERY, GroupCommit
 from alfred.ledger.trips import Fallback, Query, Script, Trips
+from alfred.state.db import Database, DatabaseOptions
 
 from .conftest import Backend
 from .seed import wallet
@@ -299,13 +300,13 @@ async def test_the_group_commit_and_the_orms_writer_take_turns_at_sqlites_lock(
 
 
 async def test_a_group_gives_up_on_a_lock_held_past_the_busy_timeout(
-    backend: Backend, ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+    backend: Backend, ledger: Ledger
 ) -> None:
     if backend.name != "sqlite":
         pytest.skip("PostgreSQL waits on row locks, not SQLite's busy timeout")
     user = await ledger.directory.create_user("a@x.io", "A", personal_quota=1_000)
-    trips = Trips(ledger.db)
-    monkeypatch.setattr(sqlite_writer(trips), "_busy_timeout_s", 0.2)
+    impatient = Database.connect(backend.url, options=DatabaseOptions(busy_timeout_ms=200))
+    trips = Trips(impatient)
     other = sqlite3.connect(ledger.db.writer.url.database or "", isolation_level=None)
     try:
         other.execute("BEGIN IMMEDIATE")
@@ -316,3 +317,4 @@ async def test_a_group_gives_up_on_a_lock_held_past_the_busy_timeout(
     finally:
         other.close()
         await trips.close()
+        await impatient.dispose()
