@@ -1,5 +1,6 @@
 """The ledger's self-check (``alfred ledger check``): does every balance equal the sum of its entries,
-does every transaction balance, and is nothing reserved without an open reservation behind it?
+does every transaction balance, is nothing reserved without an open reservation behind it, and (on
+SQLite) does every foreign key name a row?
 
 On a healthy ledger the answer is "drift 0". Otherwise each discrepancy is named: which wallet,
 transaction or key, what its entries say, and what it holds.
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from alfred.ledger.tables import ApiKey, LedgerEntry, LedgerTransaction, Reservation, Wallet, utc_now
@@ -24,7 +25,7 @@ Clock = Callable[[], datetime]
 class Discrepancy:
     """One thing that does not add up: ``expected`` is what the entries or reservations say."""
 
-    kind: str  # balance | reserved | key_reserved | unbalanced | entries_missing | stale_reservation
+    kind: str  # balance | reserved | key_reserved | unbalanced | entries_missing | stale_reservation | orphan
     subject: str
     expected: int
     actual: int
@@ -34,6 +35,8 @@ class Discrepancy:
         return abs(self.actual - self.expected)
 
     def __str__(self) -> str:
+        if self.kind == "orphan":
+            return f"{self.kind}: {self.subject}"
         return f"{self.kind}: {self.subject}: expected {self.expected}, found {self.actual}"
 
 
@@ -48,7 +51,7 @@ class LedgerReport:
 
     @property
     def drift(self) -> int:
-        return sum(p.amount for p in self.problems if p.kind != "stale_reservation")
+        return sum(p.amount for p in self.problems if p.kind not in ("stale_reservation", "orphan"))
 
     @property
     def healthy(self) -> bool:
@@ -70,6 +73,8 @@ async def check_ledger(db: Database, *, clock: Clock = utc_now) -> LedgerReport:
         transactions = await _transactions(session, problems)
         await _keys(session, problems)
         open_count = await _stale(session, problems, clock())
+        if db.dialect == "sqlite":
+            await _orphans(session, problems)
         return LedgerReport(wallets, transactions, open_count, problems)
 
 
@@ -172,3 +177,12 @@ async def _stale(session: AsyncSession, problems: list[Discrepancy], now: dateti
         )
     ).scalar_one()
     return int(count)
+
+
+async def _orphans(session: AsyncSession, problems: list[Discrepancy]) -> None:
+    """SQLite: rows whose foreign key names no row. The request path's writer skips SQLite's
+    foreign-key checks (``alfred.ledger.group_commit``); this is the net under that. PostgreSQL
+    always enforces them."""
+    rows = (await session.execute(text("PRAGMA foreign_key_check"))).all()
+    for table, rowid, parent, _fk in rows:
+        problems.append(Discrepancy("orphan", f"{table} row {rowid} names a missing {parent} row", 0, 0))

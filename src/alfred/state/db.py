@@ -49,14 +49,16 @@ class SqliteFile:
     path: Path
     options: DatabaseOptions
 
-    def connect(self) -> sqlite3.Connection:
-        """A plain sqlite3 connection set up like the pools' (WAL, synchronous, foreign keys) but that
-        never waits for the write lock (busy timeout 0): its owner decides how to wait. It may be
-        used from any one thread at a time; transactions are begun explicitly."""
+    def connect(self, *, foreign_keys: bool = True) -> sqlite3.Connection:
+        """A plain sqlite3 connection set up like the pools' (WAL, synchronous, foreign keys unless
+        told otherwise) but that never waits for the write lock (busy timeout 0): its owner decides
+        how to wait. It may be used from any one thread at a time; transactions are begun explicitly."""
         conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
         try:
             for pragma in _sqlite_pragmas(self.options, busy_timeout_ms=0):
                 conn.execute(pragma)
+            if not foreign_keys:
+                conn.execute("PRAGMA foreign_keys=OFF")
         except BaseException:
             conn.close()
             raise

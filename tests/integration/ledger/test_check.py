@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
+
+import pytest
 from sqlalchemy import delete, select, update
 
 from alfred.ledger import Ledger
 from alfred.ledger.tables import LedgerEntry, Wallet
 
+from .conftest import Backend
 from .seed import squad, wallet
 
 
@@ -71,3 +75,28 @@ async def test_a_deleted_entry_is_named(ledger: Ledger) -> None:
     assert kinds == {"unbalanced"}
     assert any(str(entry.transaction_id) in p.subject for p in report.problems)
     assert report.drift == entry.amount
+
+
+async def test_a_row_naming_a_missing_parent_is_named_on_sqlite(backend: Backend, ledger: Ledger) -> None:
+    """The request path's SQLite writer skips foreign-key checks (its scripts only write rows whose
+    parents they just touched); the check is the net that would catch one that did not."""
+    if backend.name != "sqlite":
+        pytest.skip("PostgreSQL enforces foreign keys on every connection")
+    await _busy_ledger(ledger)
+    assert (await ledger.check()).healthy  # everything the hot path wrote names real rows
+    orphan = sqlite3.connect(ledger.db.writer.url.database or "", isolation_level=None)
+    try:
+        orphan.execute("PRAGMA foreign_keys=OFF")
+        orphan_id = orphan.execute(
+            "INSERT INTO ledger_entries (transaction_id, wallet_id, system_account, amount, created_at) "
+            "VALUES ('00000000000000000000000000000000', NULL, 'revenue', 0, '2030-01-01 00:00:00.000000')"
+        ).lastrowid
+    finally:
+        orphan.close()
+    report = await ledger.check()
+    assert not report.healthy and report.drift == 0, report.problems
+    orphans = [p for p in report.problems if p.kind == "orphan"]
+    assert [p.subject for p in orphans] == [
+        f"ledger_entries row {orphan_id} names a missing ledger_transactions row"
+    ], report.problems
+    assert "orphan: ledger_entries" in report.summary()
