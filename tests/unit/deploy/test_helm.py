@@ -77,7 +77,7 @@ def _check_service_monitor(doc: dict[str, Any]) -> None:
     assert spec["selector"]["matchLabels"]
     for endpoint in spec["endpoints"]:
         assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme"}
-        assert endpoint["port"] == "http" and endpoint["path"] == "/metrics"
+        assert endpoint["port"] in ("http", "metrics") and endpoint["path"] == "/metrics"
 
 
 def test_helm_lint_passes_strict() -> None:
@@ -92,7 +92,7 @@ def test_default_render_is_valid_against_kubernetes_schemas() -> None:
     validate_all(docs)
     kinds = sorted(d["kind"] for d in docs)
     assert kinds.count("Deployment") == 3 and kinds.count("HorizontalPodAutoscaler") == 3
-    assert kinds.count("PodDisruptionBudget") == 3 and kinds.count("Service") == 2
+    assert kinds.count("PodDisruptionBudget") == 3 and kinds.count("Service") == 3  # workers: metrics only
     assert {"Ingress", "ConfigMap", "ServiceMonitor", "ServiceAccount"} <= set(kinds)
 
 
@@ -186,8 +186,29 @@ def test_services_pdbs_and_ingress_point_at_the_right_pods() -> None:
 
 def test_service_monitor_needs_the_prometheus_operator_api() -> None:
     monitor = by_kind(render(), "ServiceMonitor")["alfred"]
-    assert monitor["spec"]["selector"]["matchExpressions"][0]["values"] == ["gateway", "backend"]
+    assert monitor["spec"]["selector"]["matchExpressions"][0]["values"] == ["gateway", "backend", "worker"]
+    assert [(e["port"], e["path"]) for e in monitor["spec"]["endpoints"]] == [
+        ("http", "/metrics"),
+        ("metrics", "/metrics"),
+    ]
     assert "ServiceMonitor" not in {d["kind"] for d in render(monitoring=False)}
+
+
+def test_image_workers_expose_metrics_to_the_service_monitor() -> None:
+    docs = render()
+    worker = container(by_kind(docs, "Deployment")["alfred-worker"])
+    assert {"name": "ALFRED_IMAGES__WORKERS__METRICS_PORT", "value": "9464"} in worker["env"]
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}]
+    service = by_kind(docs, "Service")["alfred-worker"]
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9464, "targetPort": "metrics", "protocol": "TCP"}
+    ]
+    # The port the ServiceMonitor scrapes on workers is the one their container serves.
+    assert service["metadata"]["labels"]["app.kubernetes.io/component"] == "worker"
+    off = render("worker.metricsPort=null")
+    assert "alfred-worker" not in by_kind(off, "Service")
+    assert "ports" not in container(by_kind(off, "Deployment")["alfred-worker"])
 
 
 def test_configmap_holds_a_valid_alfred_config() -> None:
