@@ -41,8 +41,9 @@ def _pct(samples: list[float], q: int) -> float:
 
 async def _throughput(
     ledger: Ledger, user_id: int, ops: int, concurrency: int, tag: str, *, fresh_id: bool
-) -> float:
-    """Reserve + settle pairs per second with ``concurrency`` requests in flight (one process)."""
+) -> tuple[float, float]:
+    """Reserve + settle pairs per second with ``concurrency`` requests in flight (one process), and the
+    process's CPU milliseconds per pair meanwhile (the writer thread's included)."""
     left = iter(range(ops))
 
     async def worker() -> None:
@@ -50,9 +51,10 @@ async def _throughput(
             await ledger.governance.reserve(user_id, f"load-{tag}{i}", 5_000, fresh_id=fresh_id)
             await ledger.wallets.settle(f"load-{tag}{i}", 4_000, prompt_tokens=20, completion_tokens=5)
 
+    c0 = time.process_time()
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return ops / (time.perf_counter() - t0)
+    return ops / (time.perf_counter() - t0), (time.process_time() - c0) / ops * 1e3
 
 
 async def _pair(
@@ -112,10 +114,11 @@ async def run(
                     cpu[leases] += spent
         for leases, ledger in ledgers.items():
             times[leases]["cpu/pair"] = [cpu[leases] / ops * 1e3]
-            throughput = await _throughput(
+            throughput, cpu_ms = await _throughput(
                 ledger, users[leases].id, ops, concurrency, f"{leases}-", fresh_id=fresh_ids
             )
             times[leases][f"pairs/s c={concurrency}"] = [throughput]
+            times[leases][f"cpu/pair c={concurrency}"] = [cpu_ms]
         report = await next(iter(ledgers.values())).check()  # open leases included
         assert report.healthy, report.summary()
         return {("leases" if leases else "per-request"): t for leases, t in times.items()}
@@ -161,13 +164,17 @@ async def main() -> None:
 
     print(
         f"{args.ops} sequential operations per backend (ms; cpu/pair: process CPU per reserve + settle;"
-        " pairs/s: reserve + settle pairs per second with that many in flight)"
+        " pairs/s: reserve + settle pairs per second with that many in flight, cpu/pair c=N: the CPU per"
+        " pair meanwhile)"
     )
     print(f"{'backend':<20}{'operation':<16}{'p50':>8}{'p99':>8}{'mean':>8}")
     for backend, times in results.items():
         for op, samples in times.items():
             if op.startswith("pairs/s"):
                 print(f"{backend:<20}{op:<16}{samples[0]:>8.0f}")
+                continue
+            if op.startswith("cpu/pair c="):
+                print(f"{backend:<20}{op:<16}{samples[0]:>8.3f}")
                 continue
             print(
                 f"{backend:<20}{op:<16}{_pct(samples, 50):>8.3f}{_pct(samples, 99):>8.3f}{statistics.fmean(samples):>8.3f}"

@@ -1,8 +1,9 @@
 """SQLite's request-path writer: scripts (``alfred.ledger.scripts``) group-committed.
 
 Each script waits in a queue; one drainer task takes every script waiting and runs them in the
-driver's own thread in one hop, inside one ``BEGIN IMMEDIATE`` .. ``COMMIT``, each script in its own
-savepoint (so each still commits all of its statements or none, and one script's failure is its own).
+driver's own thread in one hop, inside one ``BEGIN IMMEDIATE`` .. ``COMMIT`` (a group in which one
+script fails runs again with each script in its own savepoint: each still commits all of its
+statements or none, and one script's failure is its own; ``alfred.ledger.sqlite_group``).
 Under load a commit then carries many requests: the pages they share (the wallet row, the index
 leaves new rows land on) go to the WAL once, and the hop and the pool checkout are paid once per
 batch instead of once per request. Every script's caller resumes only after the COMMIT that holds its
