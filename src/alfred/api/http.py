@@ -85,10 +85,18 @@ async def send_stream(
 ) -> bool:
     """Send frames as they come; returns False if the client went away (the producer is cancelled).
 
-    The client's disconnect is watched concurrently, so a stalled upstream is cancelled as soon as
-    the client leaves rather than when the next chunk arrives.
+    The first frame is sent with the head, in one write, before anything else is started: a stream
+    comes primed (its first chunk is in before the pipeline returns it), and on a quiet connection
+    each separate write and each loop turn before the first byte showed in the client's time to it.
+    After that, the client's disconnect is watched concurrently, so a stalled upstream is cancelled
+    as soon as the client leaves rather than when the next chunk arrives.
     """
+    first = await anext(frames, None)
     await send({"type": "http.response.start", "status": status, "headers": headers})
+    if first is None:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return True
+    await send({"type": "http.response.body", "body": first, "more_body": True})
 
     async def pump() -> None:
         async for frame in frames:

@@ -16,6 +16,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from alfred.api.http import send_stream
 from alfred.api.http_protocol import ConnectionLimits, GuardedHttpToolsProtocol, HeadWithBody, guarded_http
 
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -178,3 +179,47 @@ async def test_a_stream_head_arrives_before_its_first_chunk(
         assert b"data: 1\n\n" in chunk
     finally:
         writer.close()
+
+
+async def test_a_stream_sends_its_head_and_first_frame_in_one_write() -> None:
+    later = asyncio.Event()
+
+    async def frames() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"  # ready at once, as a primed upstream stream's first chunk is
+        await later.wait()
+        yield b"data: 2\n\n"
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        assert await send_stream(send, receive, 200, [(b"content-type", b"text/event-stream")], frames())
+
+    config = uvicorn.Config(app, lifespan="off", log_level="warning")
+    config.load()
+    state = ServerState()
+    protocol = GuardedHttpToolsProtocol(config, state, {}, limits=ConnectionLimits())
+    transport = RecordingTransport()
+    protocol.connection_made(transport)
+    protocol.data_received(request())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(transport.writes) == 1
+    head, _, body = transport.writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"transfer-encoding: chunked" in head
+    assert body == b"9\r\ndata: 1\n\n\r\n"
+    later.set()
+    await asyncio.gather(*state.tasks)
+    assert b"".join(transport.writes[1:]) == b"9\r\ndata: 2\n\n\r\n0\r\n\r\n"
+    protocol.connection_lost(None)
+
+
+async def test_an_empty_stream_is_an_empty_chunked_body() -> None:
+    async def frames() -> AsyncIterator[bytes]:
+        return
+        yield b""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await receive()
+        assert await send_stream(send, receive, 200, [(b"content-type", b"text/event-stream")], frames())
+
+    transport = await serve_one(app, request())
+    assert len(transport.writes) == 1 and transport.writes[0].endswith(b"\r\n\r\n0\r\n\r\n")
