@@ -69,6 +69,10 @@ def _is_word(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
+# \w is exactly ``_is_word``'s test (str.isalnum() or "_") in CPython's re.
+_WORD_RUN = re.compile(r"\w*")
+
+
 def _clear_before(text: str, start: int, also: str) -> bool:
     return start == 0 or not (_is_word(text[start - 1]) or text[start - 1] in also)
 
@@ -77,17 +81,28 @@ def _clear_after(text: str, end: int, also: str) -> bool:
     return end >= len(text) or not (_is_word(text[end]) or text[end] in also or _decimal_follows(text, end))
 
 
+def _next_clear(text: str, start: int, end: int) -> int:
+    """The first position after ``start`` that a word character does not precede: past the run of
+    word characters beginning at ``start``, or ``start + 1`` when there is none. A number is one
+    such run, so a long one costs one search instead of one per digit."""
+    run = _WORD_RUN.match(text, start, end)  # \w* matches everywhere, if only the empty string
+    past = run.end() if run is not None else start
+    return past + 1 if past > start else start + 1
+
+
 def _search_all(
     pattern: re.Pattern[str], text: str, start: int, end: int, keep: Callable[[re.Match[str]], bool]
 ) -> None:
-    """Offer every match in text[start:end] to ``keep``; after a rejected match the search resumes
-    one character later, so it cannot hide a valid one starting inside it."""
+    """Offer every match in text[start:end] to ``keep``; after a rejected match the search resumes at
+    the next position that could start a valid one, so it cannot hide one starting inside it. Every
+    ``keep`` rejects a match that a word character precedes (``_clear_before``), so the positions
+    inside a word are skipped (``_next_clear``)."""
     pos = start
     while pos < end:
         match = pattern.search(text, pos, end)
         if match is None:
             return
-        pos = match.end() if keep(match) else match.start() + 1
+        pos = match.end() if keep(match) else _next_clear(text, match.start(), end)
 
 
 class PiiRecognizer:
@@ -158,11 +173,11 @@ class PiiRecognizer:
                 return
             m_start = match.start()
             if (m_start and shape[m_start - 1] == _NINE) or not _clear_before(text, m_start, ".,-/"):
-                pos = m_start + 1  # starts inside a longer number
+                pos = _next_clear(text, m_start, end)  # starts inside a longer number
                 continue
             found = _card_end(text, m_start, match.end())
             if found is None:
-                pos = m_start + 1
+                pos = _next_clear(text, m_start, end)
                 continue
             spans.append(Span("CARD", m_start, found))
             pos = found

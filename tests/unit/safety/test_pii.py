@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from alfred.safety import pii
 from alfred.safety.pii import PiiRecognizer
 from alfred.safety.text import TextView
 
@@ -78,3 +81,49 @@ def test_several_findings_come_back_sorted_and_disjoint() -> None:
     text = "x@y.io, 10.0.0.5, (415) 555-0132, x@y.io"
     kinds = [k for k, _ in found(text)]
     assert kinds == ["EMAIL", "IP", "PHONE", "EMAIL"]
+
+
+def _random_texts(count: int) -> list[str]:
+    """Texts dense in numbers, separators and the words that decide phone and SSN findings."""
+    rng = random.Random(20261207)
+    pieces = ["call ", "ssn ", "tel: ", "id ", "v. ", "+", "(", ")", "-", ".", " ", "/", "x", "é", "_", "١٢"]
+    pieces += ["212-555-0147", "078-05-1120", "4111 1111 1111 1111", "192.168.1.20", "+44 20 7946 0958"]
+    texts = []
+    for _ in range(count):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            if rng.random() < 0.6:
+                parts.append("".join(rng.choice("0123456789") for _ in range(rng.randint(1, 22))))
+            else:
+                parts.append(rng.choice(pieces))
+        texts.append("".join(parts))
+    texts += ["4111111111111111" * 3, "1" * 40 + " 4111 1111 1111 1111", "a123-45-6789 123-45-6789"]
+    return texts
+
+
+def test_skipping_inside_numbers_finds_what_trying_every_position_finds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # After a rejected match the searches skip the rest of the word it starts in; trying every next
+    # position instead (the plain way) must find exactly the same spans.
+    recognizer = PiiRecognizer()
+    texts = _random_texts(3000)
+    skipping = [recognizer.find(TextView(text)) for text in texts]
+    monkeypatch.setattr(pii, "_next_clear", lambda text, start, end: start + 1)
+    stepping = [recognizer.find(TextView(text)) for text in texts]
+    assert skipping == stepping
+    assert sum(bool(found) for found in skipping) > 50  # the texts do contain findings
+
+
+def test_a_long_number_is_one_candidate_not_one_per_digit(monkeypatch: pytest.MonkeyPatch) -> None:
+    searches = 0
+    original = pii._next_clear
+
+    def counting(text: str, start: int, end: int) -> int:
+        nonlocal searches
+        searches += 1
+        return original(text, start, end)
+
+    monkeypatch.setattr(pii, "_next_clear", counting)
+    assert PiiRecognizer().find(TextView("order " + "7" * 5000 + " shipped")) == []
+    assert searches <= 3  # one rejected candidate each for cards, SSNs and phones
