@@ -222,7 +222,10 @@ class WebhookSender:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(resolver=_GuardedResolver(self.guard), use_dns_cache=False)
             timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+            # Receivers are other people's servers: nothing one of them sets is sent to the next.
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     def send(self, url: str, msg_id: str, payload: dict[str, Any]) -> asyncio.Task[bool]:

@@ -118,6 +118,9 @@ class HttpTransport:
                 auto_decompress=True,
                 timeout=aiohttp.ClientTimeout(total=None),
                 request_class=_AnonymousRequest,
+                # Every caller shares this client: a cookie an upstream set for one caller's request
+                # (a CDN's affinity cookie, say) must not ride on the next caller's.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
 
     async def close(self) -> None:

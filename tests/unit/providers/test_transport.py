@@ -33,10 +33,17 @@ async def slow_body(request: web.Request) -> web.StreamResponse:
     return response
 
 
+async def set_cookie(request: web.Request) -> web.Response:
+    response = web.json_response({})
+    response.set_cookie("session", "tenant-a-affinity")  # as Cloudflare's __cf_bm in front of a provider
+    return response
+
+
 @pytest.fixture
 async def upstream() -> AsyncIterator[str]:
     app = web.Application()
     app.router.add_post("/echo", echo)
+    app.router.add_post("/set-cookie", set_cookie)
     app.router.add_post("/slow-head", slow_head)
     app.router.add_post("/slow-body", slow_body)
     runner = web.AppRunner(app)
@@ -78,6 +85,16 @@ async def test_sends_the_adapters_headers_and_body_and_no_user_agent(
         assert seen["headers"]["content-type"] == "application/json"
         assert "user-agent" not in seen["headers"]  # aiohttp would name itself and Python
         assert seen["headers"]["accept-encoding"]  # aiohttp's other defaults stay
+
+
+async def test_an_upstreams_cookies_are_never_sent_back(upstream: str, transport: HttpTransport) -> None:
+    # One client for every caller: a cookie kept from one caller's answer would ride on the next
+    # caller's request (and cost a cookie-jar walk on every request).
+    named = upstream.replace("127.0.0.1", "localhost")  # a jar keeps no cookies from bare IP addresses
+    answer = await transport.send(post(f"{named}/set-cookie"), Timeouts(), "up")
+    assert "set-cookie" in answer.headers
+    echoed = json.loads((await transport.send(post(f"{named}/echo"), Timeouts(), "up")).body)
+    assert "cookie" not in echoed["headers"]
 
 
 async def test_url_is_sent_as_built(upstream: str, transport: HttpTransport) -> None:
