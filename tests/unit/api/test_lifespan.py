@@ -57,4 +57,4 @@ async def test_startup_completes_and_freezes_the_startup_heap(unfrozen: None) ->
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     # The app itself was built before startup, so it is among what was frozen.
     assert frozen_at_startup and frozen_at_startup[0] > 1000
-    assert gc.get_threshold() == (10_000, 10, 10)
+    assert gc.get_threshold() == (50_000, 10, 10)
