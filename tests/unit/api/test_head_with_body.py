@@ -65,7 +65,8 @@ def json_app(body: bytes) -> App:
     return app
 
 
-async def serve_one(app: App, data: bytes) -> RecordingTransport:
+def connect(app: App, data: bytes) -> tuple[GuardedHttpToolsProtocol, ServerState, RecordingTransport]:
+    """A guarded protocol serving ``app`` on a recording transport, ``data`` received."""
     config = uvicorn.Config(app, lifespan="off", log_level="warning")
     config.load()
     state = ServerState()
@@ -73,6 +74,11 @@ async def serve_one(app: App, data: bytes) -> RecordingTransport:
     transport = RecordingTransport()
     protocol.connection_made(transport)
     protocol.data_received(data)
+    return protocol, state, transport
+
+
+async def serve_one(app: App, data: bytes) -> RecordingTransport:
+    protocol, state, transport = connect(app, data)
     await asyncio.gather(*state.tasks)
     await asyncio.sleep(0)  # a head flushed on the next turn would land here
     protocol.connection_lost(None)
@@ -193,13 +199,7 @@ async def test_a_stream_sends_its_head_and_first_frame_in_one_write() -> None:
         await receive()
         assert await send_stream(send, receive, 200, [(b"content-type", b"text/event-stream")], frames())
 
-    config = uvicorn.Config(app, lifespan="off", log_level="warning")
-    config.load()
-    state = ServerState()
-    protocol = GuardedHttpToolsProtocol(config, state, {}, limits=ConnectionLimits())
-    transport = RecordingTransport()
-    protocol.connection_made(transport)
-    protocol.data_received(request())
+    protocol, state, transport = connect(app, request())
     for _ in range(5):
         await asyncio.sleep(0)
     assert len(transport.writes) == 1
