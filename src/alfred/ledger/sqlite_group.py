@@ -3,10 +3,11 @@ plain sqlite3 connection: what the group commit (``alfred.ledger.group_commit``)
 on the event loop for a lone script or on its writer thread for a group.
 
 A group first runs straight through, all scripts in one transaction: the usual case, where none
-fails. If one fails, that transaction is rolled back and the group runs again with each script in its
-own savepoint, so one script's failure (a duplicate request id, a ``Fallback``) rolls back only its own
-writes (a savepoint and its release are two statements per script: a fifth of a settle's); parameters are bound the way the ORM would bind them
-(timestamps and UUIDs through the column types' processors), and errors surface as SQLAlchemy's.
+fails. If one fails, that transaction is rolled back and the group runs again with each script in
+its own savepoint, so one script's failure (a duplicate request id, a ``Fallback``) rolls back only
+its own writes (a savepoint and its release would be two more statements per script, a quarter of a
+settle's). Parameters are bound the way the ORM would bind them (timestamps and UUIDs through the
+column types' processors), and errors surface as SQLAlchemy's.
 """
 
 from __future__ import annotations
@@ -67,9 +68,10 @@ class SqliteGroupRunner:
     def run(
         self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]], *, begun: bool = False
     ) -> list[Outcome]:
-        """Run ``scripts`` in one transaction, each in a savepoint; one outcome per script. If a failing
-        statement made SQLite roll the whole transaction back (it does on some errors: a full disk,
-        an interrupt), the scripts that had succeeded in it are run again in a new one."""
+        """Run ``scripts`` in one transaction; one outcome per script. Several go straight through
+        first; if one of them fails, all run again, each in a savepoint. If a failing statement made
+        SQLite roll the whole transaction back (it does on some errors: a full disk, an interrupt),
+        the scripts that had succeeded in it are run again in a new one."""
         if len(scripts) > 1:
             # Most groups fail nowhere: try the whole group without a savepoint per script (two
             # statements less each); if any script fails, roll it all back and go one by one.
