@@ -22,6 +22,7 @@ from alfred.api.openapi import OpenAPIEndpoint
 from alfred.api.routes import PathRouter, wrap_outer
 from alfred.cache.build import Caches, build_caches
 from alfred.config import Settings, load_settings
+from alfred.deadlines import Deadlines
 from alfred.images.build import ImageRuntime
 from alfred.observability.logging import RequestLog
 from alfred.observability.metrics import GatewayMetrics
@@ -175,7 +176,8 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
     catalog = ModelCatalog.from_settings(settings, resolver)
     obs = settings.observability
     tracing = Tracing(obs.tracing)
-    transport = tracing.transport()
+    deadlines = Deadlines()  # one timer for the timeout stage's and the transport's deadline scopes
+    transport = tracing.transport(deadlines=deadlines)
     metrics = GatewayMetrics(
         obs.metrics,
         groups=[g.name for g in catalog.groups()],
@@ -235,7 +237,9 @@ def build_app(settings: Settings, *, resolver: SecretResolver | None = None) -> 
         )
         if settings.cache.enabled
         else None,
-        "timeout": TimeoutStage(settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s),
+        "timeout": TimeoutStage(
+            settings.pipeline.request_timeout_s, settings.pipeline.max_request_timeout_s, deadlines=deadlines
+        ),
     }
     stages = tracing.stages(stages)
     pipeline = build_pipeline(settings.pipeline.order, stages, MeteredHandler(routing.dispatcher))

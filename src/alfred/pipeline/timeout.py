@@ -7,8 +7,7 @@ for less with ``X-Alfred-Timeout: <seconds>``, never for more than the configure
 
 from __future__ import annotations
 
-import asyncio
-
+from alfred.deadlines import Deadlines
 from alfred.errors import InvalidRequestError, UpstreamTimeoutError
 from alfred.pipeline.call import Call, Result
 from alfred.pipeline.stage import Next
@@ -22,8 +21,14 @@ class TimeoutStage:
     name = "timeout"
 
     def __init__(
-        self, default_s: float, max_s: float | None = None, per_group_s: dict[str, float] | None = None
+        self,
+        default_s: float,
+        max_s: float | None = None,
+        per_group_s: dict[str, float] | None = None,
+        *,
+        deadlines: Deadlines | None = None,
     ) -> None:
+        self._deadlines = deadlines or Deadlines()
         self._default_s = default_s
         self._max_s = max_s if max_s is not None else default_s
         self._per_group_s = per_group_s or {}
@@ -37,14 +42,14 @@ class TimeoutStage:
             value = float(asked)
         except ValueError:
             raise InvalidRequestError(f"{HEADER} must be a number of seconds", param=HEADER) from None
-        if not value > 0:  # NaN included: "nan" parses, and asyncio.timeout(nan) was a 500
+        if not value > 0:  # NaN included: "nan" parses, and a NaN deadline was a 500
             raise InvalidRequestError(f"{HEADER} must be positive", param=HEADER)
         return min(value, self._max_s)
 
     async def __call__(self, call: Call, next: Next) -> Result:
         deadline = self.deadline_for(call)
         try:
-            async with asyncio.timeout(deadline):
+            async with self._deadlines.after(deadline):
                 return await next(call)
         except TimeoutError:
             raise UpstreamTimeoutError(

@@ -5,13 +5,13 @@ The transport knows HTTP, timeouts and connection errors; it does not know any p
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import aiohttp
 import yarl
 
+from alfred.deadlines import Deadlines
 from alfred.errors import UpstreamError, UpstreamTimeoutError
 from alfred.providers.base import UpstreamRequest
 
@@ -54,7 +54,10 @@ class UpstreamResponse:
 class UpstreamStream:
     """An open upstream response whose body is read incrementally; ``close`` cancels the upstream."""
 
-    def __init__(self, response: aiohttp.ClientResponse, timeouts: Timeouts, provider: str) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, timeouts: Timeouts, provider: str, deadlines: Deadlines
+    ) -> None:
+        self._deadlines = deadlines
         self._response = response
         self._timeouts = timeouts
         self._provider = provider
@@ -63,7 +66,7 @@ class UpstreamStream:
 
     async def body(self) -> bytes:
         try:
-            async with asyncio.timeout(self._timeouts.first_byte):
+            async with self._deadlines.after(self._timeouts.first_byte):
                 return await self._response.read()
         finally:
             self._response.release()
@@ -73,7 +76,7 @@ class UpstreamStream:
         idle = self._timeouts.stream_idle
         while True:
             try:
-                async with asyncio.timeout(idle):
+                async with self._deadlines.after(idle):
                     data = await content.readany()
             except TimeoutError as exc:
                 raise UpstreamTimeoutError(
@@ -97,7 +100,10 @@ class UpstreamStream:
 class HttpTransport:
     """One pooled HTTP client for every upstream host, created on the running loop."""
 
-    def __init__(self, *, limit: int = 1024, limit_per_host: int = 256) -> None:
+    def __init__(
+        self, *, limit: int = 1024, limit_per_host: int = 256, deadlines: Deadlines | None = None
+    ) -> None:
+        self._deadlines = deadlines or Deadlines()
         self._limit = limit
         self._limit_per_host = limit_per_host
         self._session: aiohttp.ClientSession | None = None
@@ -136,19 +142,19 @@ class HttpTransport:
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamResponse:
         """Send a request: headers within ``first_byte``, the whole response within ``total``."""
-        # One deadline scope for both limits (each scope costs a timer and a task hook): it
-        # starts at the earlier limit and moves to ``total`` once the headers are in.
+        # One deadline scope for both limits: it starts at the earlier limit and moves to ``total``
+        # once the headers are in.
         first_byte_first = timeouts.first_byte < timeouts.total
         headers_in = False
-        scope = asyncio.timeout(timeouts.first_byte if first_byte_first else timeouts.total)
+        scope = self._deadlines.after(timeouts.first_byte if first_byte_first else timeouts.total)
         try:
             async with scope:
-                began = asyncio.get_running_loop().time()
+                began = scope.loop.time()
                 response = await self._request(request, timeouts)
                 headers_in = True
                 if first_byte_first and not response.content.is_eof():
-                    # Only a body still on its way needs the later deadline (moving one re-arms
-                    # a timer); one that came with the headers is read without waiting.
+                    # Only a body still on its way needs the later deadline; one that came with
+                    # the headers is read without waiting.
                     scope.reschedule(began + timeouts.total)
                 try:
                     body = await response.read()
@@ -206,7 +212,7 @@ class HttpTransport:
     ) -> UpstreamStream:
         """Send a request and return once the response headers are in (bounded by first_byte)."""
         try:
-            async with asyncio.timeout(timeouts.first_byte):
+            async with self._deadlines.after(timeouts.first_byte):
                 response = await self._request(request, timeouts)
         except TimeoutError as exc:
             raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
@@ -218,4 +224,4 @@ class HttpTransport:
             raise UpstreamError(
                 f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error"
             ) from exc
-        return UpstreamStream(response, timeouts, provider)
+        return UpstreamStream(response, timeouts, provider, self._deadlines)
