@@ -78,9 +78,6 @@ class Deadline:
         self._task: asyncio.Task[object] | None = None
         self._cancelling = 0
 
-    def when(self) -> float:
-        return self._when
-
     def reschedule(self, when: float) -> None:
         """Move the deadline (loop time), as ``asyncio.Timeout.reschedule``; only while inside."""
         if self._state != _ENTERED:

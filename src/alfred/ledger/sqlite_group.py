@@ -75,12 +75,9 @@ class SqliteGroupRunner:
         if len(scripts) > 1:
             # Most groups fail nowhere: try the whole group without a savepoint per script (two
             # statements less each); if any script fails, roll it all back and go one by one.
-            if not begun:
-                try:
-                    self.begin_waiting(conn)
-                except sqlite3.Error as exc:
-                    error = DBAPIError.instance("BEGIN IMMEDIATE", {}, exc, sqlite3.Error)
-                    return [Outcome(False, error) for _ in scripts]
+            refused = None if begun else self._begin(conn)
+            if refused is not None:
+                return [Outcome(False, refused) for _ in scripts]
             unguarded = self._run_unguarded(conn, scripts)
             if unguarded is not None:
                 return unguarded
@@ -88,14 +85,11 @@ class SqliteGroupRunner:
         outcomes: list[Outcome | None] = [None] * len(scripts)
         todo = list(range(len(scripts)))
         while todo:
-            try:
-                if not begun:  # on the writer thread: waits for the lock
-                    self.begin_waiting(conn)
-                begun = False  # a redo begins its own
-            except sqlite3.Error as exc:
-                error = DBAPIError.instance("BEGIN IMMEDIATE", {}, exc, sqlite3.Error)
+            refused = None if begun else self._begin(conn)  # on the writer thread: waits for the lock
+            begun = False  # a redo begins its own
+            if refused is not None:
                 for i in todo:
-                    outcomes[i] = Outcome(False, error)
+                    outcomes[i] = Outcome(False, refused)
                 break
             single = len(todo) == 1
             succeeded: list[int] = []
@@ -136,6 +130,14 @@ class SqliteGroupRunner:
             break
         assert all(o is not None for o in outcomes)
         return outcomes  # type: ignore[return-value]
+
+    def _begin(self, conn: sqlite3.Connection) -> Exception | None:
+        """Begin a write transaction, waiting for the lock; the error (as SQLAlchemy's) if none began."""
+        try:
+            self.begin_waiting(conn)
+        except sqlite3.Error as exc:
+            return DBAPIError.instance("BEGIN IMMEDIATE", {}, exc, sqlite3.Error)
+        return None
 
     def _run_unguarded(
         self, conn: sqlite3.Connection, scripts: list[Callable[[], Script[Any]]]
