@@ -1,8 +1,9 @@
-"""The bare pass-through proxy on other stacks: {uvicorn, granian} server x {aiohttp, httpx} client.
+"""The bare pass-through proxy on other stacks: {uvicorn, granian} server x {aiohttp, httpx, http1} client.
 
 The same forwarding as ``bench/bare_proxy.py`` (no parsing, no validation, no logging), so only the
 server and the client differ between variants. It runs in ``bench/.venv-stack`` (granian and the rest
-are not Alfred's dependencies); ``bench/stack_compare.py`` creates that venv and starts these.
+are not Alfred's dependencies); ``bench/stack_compare.py`` creates that venv and starts these. The
+``http1`` client is Alfred's own (``alfred.providers.http1``), so that variant runs in Alfred's venv.
 ``python -m bench.bare_variants --server granian --client httpx --port P --upstream http://127.0.0.1:U``
 """
 
@@ -15,7 +16,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 SERVERS = ("uvicorn", "granian")
-CLIENTS = ("aiohttp", "httpx")
+CLIENTS = ("aiohttp", "httpx", "http1")
 _HOP = {"host", "content-length", "connection", "transfer-encoding"}
 _UPSTREAM_ENV = "BARE_VARIANT_UPSTREAM"
 _CLIENT_ENV = "BARE_VARIANT_CLIENT"
@@ -49,11 +50,35 @@ async def _httpx_call(
         yield resp.status_code, list(resp.headers.items()), resp.aiter_raw()
 
 
+@asynccontextmanager
+async def _http1_call(
+    holder: list[Any], method: str, url: str, body: bytes, headers: dict[str, str]
+) -> AsyncIterator[tuple[int, list[tuple[str, str]], AsyncIterator[bytes]]]:
+    from alfred.providers.http1 import Http1Client
+    from alfred.providers.http1.pool import ConnectionPool
+
+    if not holder:  # no practical connection cap (as the aiohttp variant)
+        holder.append(Http1Client(ConnectionPool(limit=1_000_000, limit_per_host=1_000_000)))
+    response = await holder[0].request(method, url, headers, body, connect_timeout=30.0)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while data := await response.read_some():
+            yield data
+
+    try:
+        yield response.status, list(response.headers.items()), chunks()
+    finally:
+        response.release()
+
+
+_CALLS = {"aiohttp": _aiohttp_call, "httpx": _httpx_call, "http1": _http1_call}
+
+
 def build(upstream: str, client: str) -> Callable[[dict[str, Any], Any, Any], Awaitable[None]]:
-    """The raw ASGI pass-through app forwarding to ``upstream`` with ``client`` (aiohttp or httpx)."""
+    """The raw ASGI pass-through app forwarding to ``upstream`` with ``client`` (one of CLIENTS)."""
     if client not in CLIENTS:
         raise ValueError(f"unknown client {client!r}; known: {', '.join(CLIENTS)}")
-    call = _aiohttp_call if client == "aiohttp" else _httpx_call
+    call = _CALLS[client]
     holder: list[Any] = []
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:

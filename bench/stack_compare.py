@@ -56,11 +56,16 @@ class Variant:
     client: str
     today: bool = False  # today's bench/bare_proxy.py, in Alfred's own venv
 
+    @property
+    def in_alfreds_venv(self) -> bool:
+        # The bare proxy and Alfred's own client run in Alfred's venv; the rest need granian's.
+        return self.today or self.client == "http1"
+
     def command(self, port: int, upstream: str) -> list[str]:
         tail = ["--port", str(port), "--upstream", upstream]
         if self.today:
             return [sys.executable, "-m", "bench.bare_proxy", *tail]
-        python = str(STACK_VENV / "bin" / "python")
+        python = sys.executable if self.in_alfreds_venv else str(STACK_VENV / "bin" / "python")
         return [python, "-m", "bench.bare_variants", "--server", self.server, "--client", self.client, *tail]
 
 
@@ -69,6 +74,7 @@ VARIANTS = (
     Variant("granian + aiohttp", "granian", "aiohttp"),
     Variant("uvicorn + httpx", "uvicorn", "httpx"),
     Variant("granian + httpx", "granian", "httpx"),
+    Variant("uvicorn + Alfred's HTTP/1.1 client", "uvicorn", "http1"),
 )
 
 
@@ -400,8 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         fleet = Fleet(workdir, workdir / "logs")
         fleet.logs.mkdir()
         why = ensure_stack_venv(ROOT / "bench" / "results" / "raw" / "stack-venv-install.log")
-        variants = [v for v in VARIANTS if v.today or why is None]
-        result["skipped"] = {} if why is None else {v.label: why for v in VARIANTS if not v.today}
+        variants = [v for v in VARIANTS if v.in_alfreds_venv or why is None]
+        result["skipped"] = {} if why is None else {v.label: why for v in VARIANTS if not v.in_alfreds_venv}
         result["stack_versions"] = {
             "alfred venv": versions(sys.executable, STACK_PACKAGES),
             "stack venv": versions(str(STACK_VENV / "bin" / "python"), STACK_PACKAGES) if why is None else {},

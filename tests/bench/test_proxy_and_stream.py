@@ -55,12 +55,19 @@ async def upstream() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-@pytest.fixture
-async def bare(upstream: str) -> AsyncIterator[str]:
+# The bench's bare proxy (aiohttp), and the stack comparison's variant on Alfred's own HTTP/1.1 client.
+PROXIES = {
+    "bare_proxy": ["-m", "bench.bare_proxy"],
+    "http1": ["-m", "bench.bare_variants", "--server", "uvicorn", "--client", "http1"],
+}
+
+
+@pytest.fixture(params=sorted(PROXIES))
+async def bare(upstream: str, request: pytest.FixtureRequest) -> AsyncIterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.bare_proxy", "--port", str(port), "--upstream", upstream],
+        [sys.executable, *PROXIES[request.param], "--port", str(port), "--upstream", upstream],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,8 @@ def test_variant_commands_run_today_in_alfreds_venv_and_the_rest_in_the_stack_ve
     assert today.today
     command = today.command(8000, "http://u")
     assert command[1:] == ["-m", "bench.bare_proxy", "--port", "8000", "--upstream", "http://u"]
+    alfreds = next(v for v in stack_compare.VARIANTS if v.client == "http1")
+    assert alfreds.command(8002, "http://u")[0] == sys.executable  # Alfred's client needs Alfred's venv
     other = granian.command(8001, "http://u")
     assert other[0] == str(stack_compare.STACK_VENV / "bin" / "python")
     assert other[3:] == [

@@ -1,37 +1,18 @@
-"""Moves bytes to and from upstreams over pooled keep-alive connections (one aiohttp session).
+"""Moves bytes to and from upstreams over pooled keep-alive connections (Alfred's HTTP/1.1 client).
 
 The transport knows HTTP, timeouts and connection errors; it does not know any provider's format.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-
-import aiohttp
-import yarl
 
 from alfred.deadlines import Deadlines
 from alfred.errors import UpstreamError, UpstreamTimeoutError
 from alfred.providers.base import UpstreamRequest
-
-_MEMO_LIMIT = 1024  # distinct URLs / connect limits remembered before the memo starts over
-
-
-class _AnonymousRequest(aiohttp.ClientRequest):
-    """aiohttp's request without its ``User-Agent`` (it names aiohttp and Python to every upstream).
-
-    The session's ``skip_auto_headers`` would do the same but rebuilds a header multidict on every
-    request; this leaves the header out for free.
-    """
-
-    def update_auto_headers(self, skip_auto_headers: Iterable[str] | None) -> None:
-        if skip_auto_headers is not None:
-            super().update_auto_headers((*skip_auto_headers, "User-Agent"))
-            return
-        for name, value in self.DEFAULT_HEADERS.items():
-            if name not in self.headers:
-                self.headers[name] = value
+from alfred.providers.http1 import Http1Client, Http1ConnectError, Http1Error, Http1Response
+from alfred.providers.http1.pool import ConnectionPool
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +36,14 @@ class UpstreamStream:
     """An open upstream response whose body is read incrementally; ``close`` cancels the upstream."""
 
     def __init__(
-        self, response: aiohttp.ClientResponse, timeouts: Timeouts, provider: str, deadlines: Deadlines
+        self, response: Http1Response, timeouts: Timeouts, provider: str, deadlines: Deadlines
     ) -> None:
         self._deadlines = deadlines
         self._response = response
         self._timeouts = timeouts
         self._provider = provider
         self.status = response.status
-        self.headers = {k.lower(): v for k, v in response.headers.items()}
+        self.headers = response.headers
 
     async def body(self) -> bytes:
         try:
@@ -72,18 +53,18 @@ class UpstreamStream:
             self._response.release()
 
     async def iter_bytes(self) -> AsyncIterator[bytes]:
-        content = self._response.content
+        response = self._response
         idle = self._timeouts.stream_idle
         while True:
             try:
                 async with self._deadlines.after(idle):
-                    data = await content.readany()
+                    data = await response.read_some()
             except TimeoutError as exc:
                 raise UpstreamTimeoutError(
                     f"{self._provider}: stream idle for more than {idle:g}s", code="stream_idle_timeout"
                 ) from exc
-            except aiohttp.ClientError as exc:
-                raise UpstreamError(f"{self._provider}: stream broken ({type(exc).__name__})") from exc
+            except Http1Error as exc:
+                raise UpstreamError(f"{self._provider}: stream broken ({exc})") from exc
             if not data:
                 return
             yield data
@@ -106,39 +87,23 @@ class HttpTransport:
         self._deadlines = deadlines or Deadlines()
         self._limit = limit
         self._limit_per_host = limit_per_host
-        self._session: aiohttp.ClientSession | None = None
-        # Built once per distinct value, not per request.
-        self._urls: dict[str, yarl.URL] = {}
-        self._connect_timeouts: dict[float, aiohttp.ClientTimeout] = {}
+        self._client: Http1Client | None = None
 
     async def start(self) -> None:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                limit=self._limit,
-                limit_per_host=self._limit_per_host,
-                keepalive_timeout=30,
-                ttl_dns_cache=300,
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=True,
-                timeout=aiohttp.ClientTimeout(total=None),
-                request_class=_AnonymousRequest,
-                # Every caller shares this client: a cookie an upstream set for one caller's request
-                # (a CDN's affinity cookie, say) must not ride on the next caller's.
-                cookie_jar=aiohttp.DummyCookieJar(),
-            )
+        if self._client is None:
+            pool = ConnectionPool(limit=self._limit, limit_per_host=self._limit_per_host, keepalive_s=30)
+            self._client = Http1Client(pool)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
     @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
+    def client(self) -> Http1Client:
+        if self._client is None:
             raise RuntimeError("transport not started; call start() on the running loop")
-        return self._session
+        return self._client
 
     async def send(self, request: UpstreamRequest, timeouts: Timeouts, provider: str) -> UpstreamResponse:
         """Send a request: headers within ``first_byte``, the whole response within ``total``."""
@@ -152,7 +117,7 @@ class HttpTransport:
                 began = scope.loop.time()
                 response = await self._request(request, timeouts)
                 headers_in = True
-                if first_byte_first and not response.content.is_eof():
+                if first_byte_first and not response.complete:
                     # Only a body still on its way needs the later deadline; one that came with
                     # the headers is read without waiting.
                     scope.reschedule(began + timeouts.total)
@@ -160,52 +125,26 @@ class HttpTransport:
                     body = await response.read()
                 finally:
                     response.release()
-                headers = {k.lower(): v for k, v in response.headers.items()}
-                return UpstreamResponse(response.status, headers, body)
+                return UpstreamResponse(response.status, response.headers, body)
         except TimeoutError as exc:
-            # aiohttp's own connect timeout is a TimeoutError too, and comes before the headers.
+            # The connect timeout is a TimeoutError too, and comes before the headers.
             if not headers_in and (first_byte_first or not scope.expired()):
                 raise UpstreamTimeoutError(
                     f"{provider}: no response within {timeouts.first_byte:g}s"
                 ) from exc
             raise UpstreamTimeoutError(f"{provider}: no complete answer within {timeouts.total:g}s") from exc
-        except aiohttp.ClientConnectorError as exc:
+        except Http1ConnectError as exc:
             raise UpstreamError(
                 f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error"
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error"
-            ) from exc
+        except Http1Error as exc:
+            raise UpstreamError(f"{provider}: {exc}", code="upstream_connect_error") from exc
 
-    async def _request(self, request: UpstreamRequest, timeouts: Timeouts) -> aiohttp.ClientResponse:
+    async def _request(self, request: UpstreamRequest, timeouts: Timeouts) -> Http1Response:
         """Send and wait for the response's headers, within the caller's deadline scope."""
-        return await self.session.request(
-            request.method,
-            self._url(request.url),
-            headers=request.headers,
-            data=request.body,
-            timeout=self._connect_timeout(timeouts.connect),
+        return await self.client.request(
+            request.method, request.url, request.headers, request.body, connect_timeout=timeouts.connect
         )
-
-    def _url(self, url: str) -> yarl.URL:
-        # encoded=True: send the URL exactly as the adapter built (and maybe signed) it. Most URLs
-        # repeat (one per endpoint); signed or per-request ones are dropped when the memo fills.
-        parsed = self._urls.get(url)
-        if parsed is None:
-            if len(self._urls) >= _MEMO_LIMIT:
-                self._urls.clear()
-            parsed = self._urls[url] = yarl.URL(url, encoded=True)
-        return parsed
-
-    def _connect_timeout(self, seconds: float) -> aiohttp.ClientTimeout:
-        timeout = self._connect_timeouts.get(seconds)
-        if timeout is None:
-            if len(self._connect_timeouts) >= _MEMO_LIMIT:
-                self._connect_timeouts.clear()
-            timeout = aiohttp.ClientTimeout(sock_connect=seconds, connect=seconds)
-            self._connect_timeouts[seconds] = timeout
-        return timeout
 
     async def open_stream(
         self, request: UpstreamRequest, timeouts: Timeouts, provider: str
@@ -216,12 +155,10 @@ class HttpTransport:
                 response = await self._request(request, timeouts)
         except TimeoutError as exc:
             raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
-        except aiohttp.ClientConnectorError as exc:
+        except Http1ConnectError as exc:
             raise UpstreamError(
                 f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error"
             ) from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(
-                f"{provider}: {type(exc).__name__}: {exc}", code="upstream_connect_error"
-            ) from exc
+        except Http1Error as exc:
+            raise UpstreamError(f"{provider}: {exc}", code="upstream_connect_error") from exc
         return UpstreamStream(response, timeouts, provider, self._deadlines)
