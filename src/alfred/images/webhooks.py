@@ -24,15 +24,16 @@ import secrets
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import msgspec
-from aiohttp.abc import AbstractResolver, ResolveResult
 
 from alfred.errors import InvalidRequestError
 from alfred.images.settings import WebhookSettings
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = logging.getLogger("alfred.images.webhooks")
 
@@ -160,31 +161,6 @@ class TargetGuard:
         await self.addresses(host, port)
 
 
-class _GuardedResolver(AbstractResolver):
-    """aiohttp resolver that only ever returns addresses the guard allowed."""
-
-    def __init__(self, guard: TargetGuard) -> None:
-        self._guard = guard
-
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        found = await self._guard.addresses(host.lower(), port)
-        results: list[ResolveResult] = []
-        for text in found:
-            address = ipaddress.ip_address(text.split("%")[0])
-            fam = socket.AF_INET6 if address.version == 6 else socket.AF_INET
-            results.append(
-                ResolveResult(
-                    hostname=host, host=text, port=port, family=fam, proto=0, flags=socket.AI_NUMERICHOST
-                )
-            )
-        return results
-
-    async def close(self) -> None:
-        return None
-
-
 class WebhookSender:
     """Delivers job callbacks in the background with retries; ``close`` waits for deliveries in flight."""
 
@@ -220,12 +196,11 @@ class WebhookSender:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(resolver=_GuardedResolver(self.guard), use_dns_cache=False)
-            timeout = aiohttp.ClientTimeout(total=self._settings.timeout_s)
-            # Receivers are other people's servers: nothing one of them sets is sent to the next.
-            self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar()
-            )
+            # Imported on the first delivery: aiohttp costs ~0.2 s of every start, and only
+            # webhooks use it.
+            from alfred.images.webhook_client import guarded_session
+
+            self._session = guarded_session(self.guard, self._settings.timeout_s)
         return self._session
 
     def send(self, url: str, msg_id: str, payload: dict[str, Any]) -> asyncio.Task[bool]:
@@ -239,6 +214,8 @@ class WebhookSender:
         """Post until a 2xx, a non-retryable answer, or the attempts run out."""
         if self.signer is None:
             return False
+        import aiohttp  # loaded by _client's first call; here for its ClientError
+
         body = _encoder.encode(payload)
         for attempt in range(self._settings.attempts):
             if attempt:

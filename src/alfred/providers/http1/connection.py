@@ -162,16 +162,7 @@ class Http1Connection(asyncio.Protocol):
         reason = f" ({exc})" if exc is not None else ""
         self._fail(Http1Error(f"upstream closed the connection before the response completed{reason}"))
 
-    def pause_writing(self) -> None:  # requests are small; the transport buffers them
-        pass
-
-    def resume_writing(self) -> None:
-        pass
-
     # -- httptools callbacks
-
-    def on_status(self, status: bytes) -> None:
-        return None
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
