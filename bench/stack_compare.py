@@ -70,11 +70,11 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("uvicorn + aiohttp (today)", "uvicorn", "aiohttp", today=True),
+    Variant("uvicorn + aiohttp (the bench's bare proxy)", "uvicorn", "aiohttp", today=True),
     Variant("granian + aiohttp", "granian", "aiohttp"),
     Variant("uvicorn + httpx", "uvicorn", "httpx"),
     Variant("granian + httpx", "granian", "httpx"),
-    Variant("uvicorn + Alfred's HTTP/1.1 client", "uvicorn", "http1"),
+    Variant("uvicorn + Alfred's http1 client", "uvicorn", "http1"),
 )
 
 
@@ -85,6 +85,7 @@ def ensure_stack_venv(log: Path) -> str | None:
     """Make bench/.venv-stack with granian and the rest; returns why it cannot be used, or None."""
     if (STACK_VENV / "bin" / "granian").exists():
         return None
+    log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         steps = [
             [sys.executable, "-m", "venv", str(STACK_VENV)],
