@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import gc
 import gzip
 import ipaddress
 import ssl
@@ -381,6 +382,21 @@ async def test_a_reader_that_falls_behind_stops_the_socket_being_read() -> None:
             total += len(data)
         assert total == len(block) * blocks
         response.release()
+    await http.close()
+
+
+async def test_a_response_dropped_unread_gives_its_slot_back() -> None:
+    # aiohttp freed a forgotten response's connection when it was collected; so must this client,
+    # or each stream nobody iterated would shrink the per-host limit for good.
+    upstream = Upstream(lambda n, head, body: ok(b"%d" % n))
+    pool = ConnectionPool(limit=10, limit_per_host=1)
+    http = Http1Client(pool)
+    async with serving(upstream.handle) as port:
+        url = f"http://127.0.0.1:{port}/"
+        forgotten = await http.request("GET", url, {}, None, connect_timeout=2)
+        del forgotten
+        gc.collect()
+        assert await asyncio.wait_for(get(http, url), 5) == (200, b"2")
     await http.close()
 
 

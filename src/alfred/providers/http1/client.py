@@ -10,6 +10,8 @@ are never kept: every caller shares this client.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,6 +48,7 @@ class Http1Response:
     """
 
     def __init__(self, pool: ConnectionPool, origin: Origin, connection: Http1Connection) -> None:
+        self._loop = asyncio.get_running_loop()
         self._pool = pool
         self._origin = origin
         self._connection: Http1Connection | None = connection
@@ -98,6 +101,15 @@ class Http1Response:
         if connection is not None:
             connection.close()
             self._pool.release(self._origin, connection, reusable=False)
+
+    def __del__(self) -> None:
+        # A response dropped without release or close (a stream that was never iterated, say) still
+        # holds its slot under the pool's limits; without this, enough of them would stall a host
+        # for good. The cyclic collector may run on any thread: hand the drop to the loop.
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to free
+                self._loop.call_soon_threadsafe(self._pool.discard, self._origin, connection)
 
 
 class Http1Client:

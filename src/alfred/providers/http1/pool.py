@@ -82,6 +82,10 @@ class ConnectionPool:
         while idle and (idle[0].lost or idle[0].idle_since < oldest_allowed):
             idle.popleft().close()
 
+    def discard(self, origin: Origin, connection: Http1Connection) -> None:
+        """Close a connection whose exchange was abandoned and free its slot."""
+        self.release(origin, connection, reusable=False)
+
     def idle_count(self, origin: Origin) -> int:
         return len(self._idle.get(origin, ()))
 
