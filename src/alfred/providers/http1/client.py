@@ -99,8 +99,7 @@ class Http1Response:
     def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
-            connection.close()
-            self._pool.release(self._origin, connection, reusable=False)
+            self._pool.discard(self._origin, connection)
 
     def __del__(self) -> None:
         # A response dropped without release or close (a stream that was never iterated, say) still
@@ -165,8 +164,7 @@ class Http1Client:
             await connection.send(data, head_only=head_only)
         except Http1Error:
             stale = reused and not connection.received_any
-            connection.close()
-            self._pool.release(origin, connection, reusable=False)
+            self._pool.discard(origin, connection)
             if not (stale and method in _IDEMPOTENT):
                 raise
             # The upstream had closed the idle connection; nothing of this request was answered.
@@ -174,12 +172,10 @@ class Http1Client:
             try:
                 await connection.send(data, head_only=head_only)
             except BaseException:
-                connection.close()
-                self._pool.release(origin, connection, reusable=False)
+                self._pool.discard(origin, connection)
                 raise
         except BaseException:
-            connection.close()
-            self._pool.release(origin, connection, reusable=False)
+            self._pool.discard(origin, connection)
             raise
         return Http1Response(self._pool, origin, connection)
 
