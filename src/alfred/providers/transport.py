@@ -133,12 +133,8 @@ class HttpTransport:
                     f"{provider}: no response within {timeouts.first_byte:g}s"
                 ) from exc
             raise UpstreamTimeoutError(f"{provider}: no complete answer within {timeouts.total:g}s") from exc
-        except Http1ConnectError as exc:
-            raise UpstreamError(
-                f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error"
-            ) from exc
         except Http1Error as exc:
-            raise UpstreamError(f"{provider}: {exc}", code="upstream_connect_error") from exc
+            raise _upstream_error(provider, exc) from exc
 
     async def _request(self, request: UpstreamRequest, timeouts: Timeouts) -> Http1Response:
         """Send and wait for the response's headers, within the caller's deadline scope."""
@@ -155,10 +151,13 @@ class HttpTransport:
                 response = await self._request(request, timeouts)
         except TimeoutError as exc:
             raise UpstreamTimeoutError(f"{provider}: no response within {timeouts.first_byte:g}s") from exc
-        except Http1ConnectError as exc:
-            raise UpstreamError(
-                f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error"
-            ) from exc
         except Http1Error as exc:
-            raise UpstreamError(f"{provider}: {exc}", code="upstream_connect_error") from exc
+            raise _upstream_error(provider, exc) from exc
         return UpstreamStream(response, timeouts, provider, self._deadlines)
+
+
+def _upstream_error(provider: str, exc: Http1Error) -> UpstreamError:
+    """The client's failure as the gateway reports it (both before and after the response's head)."""
+    if isinstance(exc, Http1ConnectError):
+        return UpstreamError(f"{provider}: cannot connect ({exc.os_error})", code="upstream_connect_error")
+    return UpstreamError(f"{provider}: {exc}", code="upstream_connect_error")
